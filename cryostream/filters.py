@@ -1,0 +1,258 @@
+"""Pixel filters: pure functions from an image to an image, composed into pipelines described as data.
+
+The seed report's filters (less-than, more-than, range, convert, Laplacian) zero the pixels they do
+not keep; the pixels still non-zero at the end of a pipeline are the points that get clustered.
+The other filters (flatten, normalise, CLAHE, Gaussian, difference of Gaussians, adaptive
+thresholds, morphology, component cleaning) come from AutoCryoPicker and the seed's further work.
+
+A pipeline is a list of steps; a step is ``{"filter": NAME, **parameters}`` or
+``{"pipeline": [steps...]}`` (a nested pipeline). Spatial parameters end in ``_px`` (pixels of the
+working image) or ``_diameters`` (multiples of the particle diameter, converted to ``_px`` when the
+pipeline runs), so one pipeline works at any magnification.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any
+
+import cv2
+import numpy as np
+from scipy import ndimage
+
+from .convert import to_uint8
+
+LAPLACIAN_8_NEIGHBOUR = ((1, 1, 1), (1, -8, 1), (1, 1, 1))
+MAD_TO_SIGMA = 1.4826
+
+
+def less_than(image: np.ndarray, threshold: float) -> np.ndarray:
+    """Keep pixels with value < ``threshold``; zero the rest."""
+    return np.where(image < threshold, image, 0).astype(image.dtype)
+
+
+def more_than(image: np.ndarray, threshold: float) -> np.ndarray:
+    """Keep pixels with value > ``threshold``; zero the rest."""
+    return np.where(image > threshold, image, 0).astype(image.dtype)
+
+
+def in_range(image: np.ndarray, low: float, high: float) -> np.ndarray:
+    """Keep pixels with ``low <= value <= high``; zero the rest (the seed's range filter)."""
+    return np.where((image >= low) & (image <= high), image, 0).astype(image.dtype)
+
+
+def convert(image: np.ndarray, value: float, to: float) -> np.ndarray:
+    """Replace every pixel equal to ``value`` by ``to``."""
+    return np.where(image == value, to, image).astype(image.dtype)
+
+
+def laplacian(image: np.ndarray,
+              kernel: Sequence[Sequence[float]] = LAPLACIAN_8_NEIGHBOUR) -> np.ndarray:
+    """Convolve with a Laplacian ``kernel`` whose entries sum to zero (float32 result)."""
+    kernel_array = np.asarray(kernel, dtype=np.float32)
+    if kernel_array.ndim != 2 or kernel_array.shape[0] % 2 == 0 or kernel_array.shape[1] % 2 == 0:
+        raise ValueError(f"Laplacian kernel must be a 2-D array of odd size, got shape "
+                         f"{kernel_array.shape}")
+    if abs(float(kernel_array.sum())) > 1e-6:
+        raise ValueError(f"Laplacian kernel entries must sum to 0, they sum to "
+                         f"{float(kernel_array.sum()):g}")
+    return cv2.filter2D(np.asarray(image, dtype=np.float32), -1, kernel_array,
+                        borderType=cv2.BORDER_REFLECT)
+
+
+def stretch(image: np.ndarray, low_percentile: float = 2.0,
+            high_percentile: float = 98.0) -> np.ndarray:
+    """Percentile contrast stretch to 8 bits."""
+    return to_uint8(image, low_percentile, high_percentile)
+
+
+def invert(image: np.ndarray) -> np.ndarray:
+    """Negate intensities so dark particles become bright (float32)."""
+    return -np.asarray(image, dtype=np.float32)
+
+
+def normalise(image: np.ndarray) -> np.ndarray:
+    """Robust z-score: subtract the median, divide by the MAD-estimated standard deviation."""
+    image = np.asarray(image, dtype=np.float32)
+    centre, sigma = _robust_centre_sigma(image)
+    return (image - centre) / sigma
+
+
+def flatten(image: np.ndarray, sigma_px: float) -> np.ndarray:
+    """Subtract a Gaussian-blurred background (ice thickness gradients, uneven illumination)."""
+    image = np.asarray(image, dtype=np.float32)
+    return image - gaussian(image, sigma_px)
+
+
+def gaussian(image: np.ndarray, sigma_px: float) -> np.ndarray:
+    """Gaussian low-pass filter (denoising)."""
+    return cv2.GaussianBlur(np.asarray(image, dtype=np.float32), (0, 0), sigmaX=float(sigma_px),
+                            borderType=cv2.BORDER_REFLECT)
+
+
+def median(image: np.ndarray, size_px: int) -> np.ndarray:
+    """Median filter with a square window of odd ``size_px`` (salt-and-pepper / hot pixels)."""
+    size = max(3, int(round(size_px)) | 1)
+    return ndimage.median_filter(np.asarray(image, dtype=np.float32), size=size, mode="reflect")
+
+
+def difference_of_gaussians(image: np.ndarray, sigma_low_px: float,
+                            sigma_high_px: float) -> np.ndarray:
+    """Band-pass: blur(sigma_low) - blur(sigma_high); a blob detector tuned to the particle size."""
+    image = np.asarray(image, dtype=np.float32)
+    return gaussian(image, sigma_low_px) - gaussian(image, sigma_high_px)
+
+
+def equalise(image: np.ndarray) -> np.ndarray:
+    """Global histogram equalisation (8-bit)."""
+    return cv2.equalizeHist(_as_uint8(image))
+
+
+def clahe(image: np.ndarray, clip_limit: float = 2.0, tile_px: float = 64.0) -> np.ndarray:
+    """Contrast-limited adaptive histogram equalisation (8-bit) with tiles of about ``tile_px``."""
+    image = _as_uint8(image)
+    tiles = (max(1, round(image.shape[1] / tile_px)), max(1, round(image.shape[0] / tile_px)))
+    return cv2.createCLAHE(clipLimit=float(clip_limit), tileGridSize=tiles).apply(image)
+
+
+def threshold_sigma(image: np.ndarray, n_sigma: float) -> np.ndarray:
+    """Histogram-adaptive threshold: keep pixels above median + ``n_sigma`` robust sigmas."""
+    image = np.asarray(image, dtype=np.float32)
+    centre, sigma = _robust_centre_sigma(image)
+    return more_than(image, centre + n_sigma * sigma)
+
+
+def threshold_otsu(image: np.ndarray) -> np.ndarray:
+    """Histogram-adaptive threshold: keep pixels above Otsu's threshold."""
+    image = np.asarray(image, dtype=np.float32)
+    low, high = float(image.min()), float(image.max())
+    scaled = ((image - low) * (255.0 / (high - low))).astype(np.uint8) if high > low else \
+        np.zeros(image.shape, np.uint8)
+    level, _ = cv2.threshold(scaled, 0, 255, cv2.THRESH_BINARY | cv2.THRESH_OTSU)
+    return more_than(image, low + level * (high - low) / 255.0)
+
+
+def local_maxima(image: np.ndarray, radius_px: float) -> np.ndarray:
+    """Keep pixels that are the maximum of their disc of ``radius_px`` (non-maximum suppression)."""
+    image = np.asarray(image, dtype=np.float32)
+    dilated = cv2.dilate(image, _disc(radius_px))
+    return np.where((image >= dilated) & (image > 0), image, 0).astype(np.float32)
+
+
+def closing(image: np.ndarray, radius_px: float) -> np.ndarray:
+    """Morphological closing with a disc: fills small gaps inside particles."""
+    return cv2.morphologyEx(np.asarray(image), cv2.MORPH_CLOSE, _disc(radius_px))
+
+
+def opening(image: np.ndarray, radius_px: float) -> np.ndarray:
+    """Morphological opening with a disc: removes specks smaller than the disc."""
+    return cv2.morphologyEx(np.asarray(image), cv2.MORPH_OPEN, _disc(radius_px))
+
+
+def clean_components(image: np.ndarray, min_area_px: float = 0.0, max_area_px: float = np.inf,
+                     min_roundness: float = 0.0) -> np.ndarray:
+    """Zero connected components whose area or roundness (4*pi*area/perimeter^2) is out of range."""
+    image = np.asarray(image)
+    mask = (image != 0).astype(np.uint8)
+    count, labels, stats, _ = cv2.connectedComponentsWithStats(mask, connectivity=8)
+    areas = stats[:, cv2.CC_STAT_AREA].astype(np.float64)
+    keep = (areas >= min_area_px) & (areas <= max_area_px)
+    if min_roundness > 0:
+        keep &= _component_roundness(labels, count, areas) >= min_roundness
+    keep[0] = False
+    return np.where(keep[labels], image, 0).astype(image.dtype)
+
+
+FILTERS: dict[str, Callable[..., np.ndarray]] = {
+    "less_than": less_than,
+    "more_than": more_than,
+    "range": in_range,
+    "convert": convert,
+    "laplacian": laplacian,
+    "stretch": stretch,
+    "invert": invert,
+    "normalise": normalise,
+    "flatten": flatten,
+    "gaussian": gaussian,
+    "median": median,
+    "dog": difference_of_gaussians,
+    "equalise": equalise,
+    "clahe": clahe,
+    "threshold_sigma": threshold_sigma,
+    "threshold_otsu": threshold_otsu,
+    "local_maxima": local_maxima,
+    "closing": closing,
+    "opening": opening,
+    "clean_components": clean_components,
+}
+
+
+def apply_pipeline(image: np.ndarray, steps: Sequence[Mapping[str, Any]],
+                   diameter_px: float) -> np.ndarray:
+    """Run a (possibly nested) filter pipeline; ``diameter_px`` converts ``*_diameters`` params."""
+    for step in steps:
+        image = apply_step(image, step, diameter_px)
+    return image
+
+
+def apply_step(image: np.ndarray, step: Mapping[str, Any], diameter_px: float) -> np.ndarray:
+    """Run one pipeline step (a filter or a nested pipeline)."""
+    if "pipeline" in step:
+        return apply_pipeline(image, step["pipeline"], diameter_px)
+    name, parameters = resolve_step(step, diameter_px)
+    return FILTERS[name](image, **parameters)
+
+
+def resolve_step(step: Mapping[str, Any], diameter_px: float) -> tuple[str, dict[str, Any]]:
+    """Validate a step and convert its ``*_diameters`` parameters to ``*_px``."""
+    if "filter" not in step:
+        raise ValueError(f"pipeline step {dict(step)!r} needs a 'filter' or 'pipeline' key")
+    name = step["filter"]
+    if name not in FILTERS:
+        raise ValueError(f"unknown filter {name!r}; choose from {', '.join(FILTERS)}")
+    parameters: dict[str, Any] = {}
+    for key, value in step.items():
+        if key == "filter":
+            continue
+        if key.endswith("_diameters"):
+            parameters[key.removesuffix("_diameters") + "_px"] = float(value) * diameter_px
+        else:
+            parameters[key] = value
+    if name == "laplacian" and "kernel" in parameters:
+        laplacian(np.zeros((3, 3), np.float32), parameters["kernel"])
+    return name, parameters
+
+
+def validate_pipeline(steps: Sequence[Mapping[str, Any]]) -> None:
+    """Raise ValueError for an unknown filter, a malformed step or a bad Laplacian kernel."""
+    for step in steps:
+        if "pipeline" in step:
+            validate_pipeline(step["pipeline"])
+        else:
+            resolve_step(step, 1.0)
+
+
+def _robust_centre_sigma(image: np.ndarray) -> tuple[float, float]:
+    sample = image.ravel()[:: max(1, image.size // 250_000)]
+    centre = float(np.median(sample))
+    sigma = MAD_TO_SIGMA * float(np.median(np.abs(sample - centre)))
+    if sigma <= 0:
+        sigma = float(sample.std()) or 1.0
+    return centre, sigma
+
+
+def _as_uint8(image: np.ndarray) -> np.ndarray:
+    image = np.asarray(image)
+    return image if image.dtype == np.uint8 else to_uint8(image, 0.0, 100.0)
+
+
+def _disc(radius_px: float) -> np.ndarray:
+    size = 2 * max(1, int(round(radius_px))) + 1
+    return cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (size, size))
+
+
+def _component_roundness(labels: np.ndarray, count: int, areas: np.ndarray) -> np.ndarray:
+    edges = (labels != cv2.erode(labels.astype(np.float32), np.ones((3, 3), np.uint8))
+             .astype(labels.dtype)) & (labels > 0)
+    perimeter = np.bincount(labels[edges], minlength=count).astype(np.float64)
+    return np.where(perimeter > 0, 4 * np.pi * areas / np.maximum(perimeter, 1) ** 2, 0.0)

@@ -1,0 +1,115 @@
+"""Reading micrographs (MRC, PNG, JPEG, TIFF) into one validated in-memory form.
+
+Every problem with an input file is raised as :class:`BadInputError`, whose message is one line
+naming the file and what is wrong with it, so a batch or the watcher can report it and carry on.
+"""
+
+from __future__ import annotations
+
+import warnings
+from dataclasses import dataclass
+from pathlib import Path
+
+import cv2
+import mrcfile
+import numpy as np
+
+MRC_SUFFIXES = (".mrc", ".mrcs", ".rec", ".st")
+IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".tif", ".tiff")
+MICROGRAPH_SUFFIXES = MRC_SUFFIXES + IMAGE_SUFFIXES
+MIN_SIDE_PX = 16
+
+
+class BadInputError(ValueError):
+    """An input file (micrograph, STAR, configuration) that cannot be used, with the reason."""
+
+    def __init__(self, path: str | Path, problem: str) -> None:
+        self.path = str(path)
+        self.problem = " ".join(str(problem).split())
+        super().__init__(f"{self.path}: {self.problem}")
+
+
+class UnsetPixelSizeWarning(UserWarning):
+    """The MRC header says 1.0 Å/px, which is usually an unset header rather than a real value."""
+
+
+@dataclass(frozen=True)
+class Micrograph:
+    """A 2-D micrograph as float32, with its pixel size in Å (None when the file has none)."""
+
+    data: np.ndarray
+    pixel_size_angstrom: float | None
+    path: Path
+
+    @property
+    def shape(self) -> tuple[int, int]:
+        return (int(self.data.shape[0]), int(self.data.shape[1]))
+
+
+def read_micrograph(path: str | Path, pixel_size_angstrom: float | None = None) -> Micrograph:
+    """Read one micrograph; a 3-D MRC stack (movie frames) is averaged into one image.
+
+    ``pixel_size_angstrom`` overrides the header's pixel size (and is the only source for PNG, JPEG
+    and TIFF files, which have none).
+    """
+    path = Path(path)
+    if path.is_dir():
+        raise BadInputError(path, "is a directory, not a micrograph file")
+    if not path.exists():
+        raise BadInputError(path, "does not exist (deleted before it could be read?)")
+    if path.stat().st_size == 0:
+        raise BadInputError(path, "is an empty file (0 bytes)")
+    suffix = path.suffix.lower()
+    if suffix in MRC_SUFFIXES:
+        data, header_pixel_size = _read_mrc(path)
+    elif suffix in IMAGE_SUFFIXES:
+        data, header_pixel_size = _read_image(path), None
+    else:
+        raise BadInputError(path, f"unsupported file type {suffix!r}; expected one of "
+                            f"{', '.join(MICROGRAPH_SUFFIXES)}")
+    _validate_pixels(path, data)
+    pixel_size = pixel_size_angstrom if pixel_size_angstrom is not None else header_pixel_size
+    if pixel_size is not None and pixel_size <= 0:
+        raise BadInputError(path, f"pixel size must be positive, got {pixel_size} Å")
+    return Micrograph(data=data, pixel_size_angstrom=pixel_size, path=path)
+
+
+def _read_mrc(path: Path) -> tuple[np.ndarray, float | None]:
+    try:
+        with mrcfile.open(path, mode="r", permissive=False) as mrc:
+            raw = np.asarray(mrc.data)
+            voxel_x = float(mrc.voxel_size.x)
+    except (ValueError, OSError, EOFError) as error:
+        raise BadInputError(path, f"not a readable MRC file ({error})") from error
+    if raw is None or raw.ndim not in (2, 3):
+        raise BadInputError(path, "MRC data is not a 2-D image or a 3-D stack of frames")
+    if np.iscomplexobj(raw):
+        raise BadInputError(path, "MRC holds complex (Fourier-space) data, not an image")
+    data = raw.astype(np.float32) if raw.ndim == 2 else raw.mean(axis=0, dtype=np.float32)
+    if voxel_x == 1.0:
+        warnings.warn(f"{path}: header pixel size is exactly 1.0 Å, often an unset header; "
+                      "pass --pixel-size if that is wrong", UnsetPixelSizeWarning, stacklevel=3)
+    return data, (voxel_x if voxel_x > 0 else None)
+
+
+def _read_image(path: Path) -> np.ndarray:
+    raw = cv2.imread(str(path), cv2.IMREAD_UNCHANGED | cv2.IMREAD_ANYDEPTH)
+    if raw is None:
+        raise BadInputError(path, "not a readable PNG/JPEG/TIFF image (truncated or corrupt?)")
+    if raw.ndim == 3:
+        channels = raw.shape[2]
+        if channels == 4:
+            raw = raw[:, :, :3]
+        raw = raw.mean(axis=2) if channels in (3, 4) else raw[:, :, 0]
+    return np.asarray(raw, dtype=np.float32)
+
+
+def _validate_pixels(path: Path, data: np.ndarray) -> None:
+    if min(data.shape) < MIN_SIDE_PX:
+        raise BadInputError(path, f"image is {data.shape[1]}x{data.shape[0]} px; at least "
+                            f"{MIN_SIDE_PX}x{MIN_SIDE_PX} is needed")
+    if not np.isfinite(data).all():
+        bad = int(np.size(data) - np.count_nonzero(np.isfinite(data)))
+        raise BadInputError(path, f"{bad} pixels are NaN or infinite")
+    if float(data.max()) == float(data.min()):
+        raise BadInputError(path, "image is constant (every pixel the same value)")

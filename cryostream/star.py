@@ -1,0 +1,125 @@
+"""Coordinate files: RELION per-micrograph STAR, the combined particles STAR, EMAN2 .box.
+
+Every file is written atomically (temporary file in the same directory, fsync, rename), so a reader
+or a crash never sees half a file. Coordinates are in pixels of the original micrograph.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from collections.abc import Iterable, Sequence
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import starfile
+
+from .io import BadInputError
+from .picker import Picks
+
+DEFAULT_SUFFIX = "autopick"
+
+
+def write_atomically(path: str | Path, content: str | bytes) -> Path:
+    """Write ``content`` to ``path`` via a temporary file in the same directory and a rename."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    data = content.encode() if isinstance(content, str) else content
+    handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(handle, "wb") as stream:
+            stream.write(data)
+            stream.flush()
+            os.fsync(stream.fileno())
+        os.replace(temporary, path)
+    except BaseException:
+        Path(temporary).unlink(missing_ok=True)
+        raise
+    return path
+
+
+def coordinate_path(micrograph: str | Path, out_dir: str | Path, suffix: str = DEFAULT_SUFFIX,
+                    extension: str = ".star", input_root: str | Path | None = None) -> Path:
+    """Where the coordinates of ``micrograph`` go: ``<out_dir>/<relative dir>/<stem>_<suffix>``.
+
+    With ``input_root`` the micrograph's folders below it are mirrored under ``out_dir`` (names
+    stay unique across grid squares). A result outside ``out_dir`` is refused.
+    """
+    micrograph, out_dir = Path(micrograph), Path(out_dir)
+    relative_dir = Path()
+    if input_root is not None:
+        try:
+            relative_dir = micrograph.parent.relative_to(input_root)
+        except ValueError as error:
+            raise BadInputError(micrograph, f"is not inside the input folder {input_root}") \
+                from error
+    target = out_dir / relative_dir / f"{micrograph.stem}_{suffix}{extension}"
+    if not target.resolve().is_relative_to(out_dir.resolve()):
+        raise BadInputError(micrograph, f"its output {target} would fall outside {out_dir}")
+    return target
+
+
+def picks_table(picks: Picks) -> pd.DataFrame:
+    """The columns relion_autopick writes, one row per pick."""
+    return pd.DataFrame({
+        "rlnCoordinateX": np.round(picks.x, 2),
+        "rlnCoordinateY": np.round(picks.y, 2),
+        "rlnClassNumber": np.zeros(len(picks), int),
+        "rlnAutopickFigureOfMerit": np.round(picks.figure_of_merit, 4),
+        "rlnAnglePsi": np.full(len(picks), -999.0),
+    })
+
+
+def write_star(picks: Picks, path: str | Path, comments: Sequence[str] = ()) -> Path:
+    """Write one micrograph's picks as a RELION coordinate STAR file (unnamed ``data_`` block)."""
+    return write_atomically(path, star_text({"": picks_table(picks)}, comments))
+
+
+def write_combined_star(all_picks: Iterable[Picks], path: str | Path,
+                        comments: Sequence[str] = ()) -> Path:
+    """Write every pick of every micrograph to one particles STAR with ``rlnMicrographName``
+    (what RELION and CryoSPARC's Import Particles read)."""
+    tables = [picks_table(picks).assign(rlnMicrographName=str(picks.micrograph))
+              for picks in all_picks]
+    columns = ["rlnMicrographName", *picks_table_columns()]
+    table = pd.concat(tables, ignore_index=True)[columns] if tables else \
+        pd.DataFrame(columns=columns)
+    return write_atomically(path, star_text({"particles": table}, comments))
+
+
+def picks_table_columns() -> list[str]:
+    return ["rlnCoordinateX", "rlnCoordinateY", "rlnClassNumber", "rlnAutopickFigureOfMerit",
+            "rlnAnglePsi"]
+
+
+def write_box(picks: Picks, path: str | Path) -> Path:
+    """Write EMAN2 .box lines: box corner x, corner y, width, height (box = particle diameter)."""
+    size = int(round(picks.diameter_px))
+    lines = [f"{int(round(x - size / 2))}\t{int(round(y - size / 2))}\t{size}\t{size}\n"
+             for x, y in zip(picks.x, picks.y, strict=True)]
+    return write_atomically(path, "".join(lines))
+
+
+def star_text(blocks: dict[str, pd.DataFrame], comments: Sequence[str] = ()) -> str:
+    """STAR text of ``blocks`` as starfile writes it, preceded by ``# `` comment lines."""
+    with tempfile.TemporaryDirectory() as folder:
+        scratch = Path(folder) / "blocks.star"
+        starfile.write(blocks, scratch, float_format="%.4f")
+        body = scratch.read_text()
+    header = "".join(f"# {line}\n" for line in comments)
+    return header + body
+
+
+def read_coordinates(path: str | Path) -> pd.DataFrame:
+    """Read a coordinate or particles STAR file; needs rlnCoordinateX and rlnCoordinateY."""
+    path = Path(path)
+    try:
+        data = starfile.read(path, always_dict=True)
+    except Exception as error:  # starfile raises many types on malformed input
+        raise BadInputError(path, f"not a readable STAR file ({error})") from error
+    for table in data.values():
+        if isinstance(table, pd.DataFrame) and {"rlnCoordinateX", "rlnCoordinateY"} <= \
+                set(table.columns):
+            return table
+    raise BadInputError(path, "has no loop with rlnCoordinateX and rlnCoordinateY columns")

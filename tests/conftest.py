@@ -1,0 +1,29 @@
+"""Shared fixtures: synthetic micrographs written as real files, and the shared benchmark path."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from cryostream.synthetic import SyntheticMicrograph, synthetic_micrograph, write_mrc
+
+BENCH = Path(__file__).resolve().parents[2] / "shared" / "bench"
+
+
+@pytest.fixture(scope="session")
+def synthetic() -> SyntheticMicrograph:
+    return synthetic_micrograph((768, 768), n_particles=40, diameter_px=40, seed=1)
+
+
+@pytest.fixture
+def synthetic_mrc(tmp_path: Path, synthetic: SyntheticMicrograph) -> Path:
+    return write_mrc(synthetic.image, tmp_path / "mic.mrc", synthetic.pixel_size_angstrom)
+
+
+def bench_set(name: str) -> Path:
+    """A shared benchmark set, or skip the test with a clear reason when it is absent."""
+    folder = BENCH / name
+    if not (folder / "images").is_dir():
+        pytest.skip(f"shared benchmark set {folder} is absent (it lives next to the project)")
+    return folder

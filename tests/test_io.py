@@ -1,0 +1,76 @@
+from pathlib import Path
+
+import cv2
+import mrcfile
+import numpy as np
+import pytest
+
+from cryostream.io import BadInputError, UnsetPixelSizeWarning, read_micrograph
+from cryostream.synthetic import write_mrc
+
+
+@pytest.mark.parametrize("dtype", [np.int8, np.int16, np.float32, np.uint16, np.float16])
+def test_reads_every_common_mrc_mode(tmp_path: Path, dtype: type) -> None:
+    data = (np.arange(64 * 48).reshape(48, 64) % 100).astype(dtype)
+    with mrcfile.new(tmp_path / "m.mrc") as mrc:
+        mrc.set_data(data)
+        mrc.voxel_size = 1.34
+    micrograph = read_micrograph(tmp_path / "m.mrc")
+    assert micrograph.data.dtype == np.float32
+    assert micrograph.shape == (48, 64)
+    assert micrograph.pixel_size_angstrom == pytest.approx(1.34, abs=1e-3)
+    np.testing.assert_allclose(micrograph.data, data.astype(np.float32))
+
+
+def test_stack_is_averaged_and_override_wins(tmp_path: Path) -> None:
+    frames = np.stack([np.full((32, 32), v, np.float32) for v in (1, 3)])
+    frames[:, 0, 0] = 10
+    with mrcfile.new(tmp_path / "movie.mrc") as mrc:
+        mrc.set_data(frames)
+        mrc.voxel_size = 0.8
+    micrograph = read_micrograph(tmp_path / "movie.mrc", pixel_size_angstrom=1.2)
+    assert micrograph.data[1, 1] == pytest.approx(2.0)
+    assert micrograph.pixel_size_angstrom == 1.2
+
+
+def test_unit_pixel_size_warns(tmp_path: Path) -> None:
+    write_mrc(np.random.default_rng(0).normal(size=(32, 32)), tmp_path / "m.mrc", 1.0)
+    with pytest.warns(UnsetPixelSizeWarning, match="m.mrc"):
+        read_micrograph(tmp_path / "m.mrc")
+
+
+def test_reads_png_with_16_bits(tmp_path: Path) -> None:
+    image = (np.arange(40 * 40).reshape(40, 40) * 30).astype(np.uint16)
+    cv2.imwrite(str(tmp_path / "m.png"), image)
+    micrograph = read_micrograph(tmp_path / "m.png")
+    assert micrograph.pixel_size_angstrom is None
+    assert micrograph.data.max() == image.max()
+
+
+def _truncated(path: Path) -> Path:
+    write_mrc(np.ones((64, 64)), path, 1.5)
+    path.write_bytes(path.read_bytes()[:2000])
+    return path
+
+
+def _nan(path: Path) -> Path:
+    data = np.ones((64, 64), np.float32)
+    data[3, 3] = np.nan
+    return write_mrc(data, path, 1.5)
+
+
+@pytest.mark.parametrize(("make", "message"), [
+    (lambda p: _truncated(p), "not a readable MRC"),
+    (lambda p: p.write_bytes(b"this is not an mrc file at all" * 100) and p, "not a readable MRC"),
+    (lambda p: p.write_bytes(b"") or p, "empty file"),
+    (lambda p: _nan(p), "NaN"),
+    (lambda p: write_mrc(np.ones((1, 1)), p, 1.5), "at least"),
+    (lambda p: write_mrc(np.ones((64, 64)), p, 1.5), "constant"),
+    (lambda p: p.mkdir() or p, "directory"),
+])
+def test_bad_input_is_one_line_naming_the_file(tmp_path: Path, make, message: str) -> None:
+    path = make(tmp_path / "bad.mrc")
+    with pytest.raises(BadInputError, match=message) as caught:
+        read_micrograph(path)
+    assert str(caught.value).startswith(str(path))
+    assert "\n" not in str(caught.value)
