@@ -5,6 +5,7 @@ from __future__ import annotations
 import glob
 import json
 import time
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Annotated
 
@@ -18,6 +19,7 @@ from .config import PRESETS, PickerConfig, load_config, preset
 from .evaluation import PARADIGMS, evaluate_files
 from .executor import Executor, pick_file
 from .io import MICROGRAPH_SUFFIXES, BadInputError
+from .journal import Journal
 from .outputs import COMBINED_STAR, IMAGE_FORMATS, OutputOptions, provenance, write_outputs
 from .star import DEFAULT_SUFFIX, write_combined_star
 
@@ -75,6 +77,10 @@ def fail(message: str, code: int = 2) -> None:
     """Print a one-line error and exit."""
     console.print(f"[red]error:[/red] {message}", highlight=False)
     raise typer.Exit(code)
+
+
+def mean_or_none(values: Sequence[float]) -> float | None:
+    return float(sum(values) / len(values)) if len(values) else None
 
 
 def find_micrographs(inputs: list[str]) -> list[tuple[Path, Path | None]]:
@@ -138,22 +144,26 @@ def pick(
     progress = Progress(TextColumn("picking"), BarColumn(), MofNCompleteColumn(),
                         TimeRemainingColumn(), console=console, transient=True)
     try:
-        with Executor(executor, workers, scheduler) as pool, progress:
+        with Executor(executor, workers, scheduler) as pool, progress, Journal(out) as journal:
             task = progress.add_task("pick", total=len(micrographs))
             for outcome in pool.map_unordered(pick_file, list(roots), config,
                                               image_format is not None):
                 progress.advance(task)
-                if outcome.picks is None:
-                    failures.append(outcome.error)
-                    console.print(f"[red]failed:[/red] {outcome.error}", highlight=False)
-                    continue
                 options = OutputOptions(out, suffix, box, image_format, roots[outcome.path])
-                try:
-                    write_outputs(outcome.picks, options, config, outcome.image8)
-                except (OSError, BadInputError) as error:
-                    failures.append(f"{outcome.path}: could not write outputs ({error})")
-                    console.print(f"[red]failed:[/red] {failures[-1]}", highlight=False)
+                error = outcome.error
+                if outcome.picks is not None:
+                    try:
+                        written = write_outputs(outcome.picks, options, config, outcome.image8)
+                    except (OSError, BadInputError) as write_error:
+                        error = f"{outcome.path}: could not write outputs ({write_error})"
+                if error is not None:
+                    failures.append(error)
+                    journal.mark_failed(str(outcome.path), error, config.digest())
+                    console.print(f"[red]failed:[/red] {error}", highlight=False)
                     continue
+                journal.mark_done(str(outcome.path), len(outcome.picks),
+                                  mean_or_none(outcome.picks.figure_of_merit), outcome.seconds,
+                                  str(written[0]), config.digest())
                 all_picks.append(outcome.picks)
                 seconds.append(outcome.seconds)
     except ValueError as error:

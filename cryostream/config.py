@@ -15,6 +15,7 @@ from .cluster import AUTO, METHODS
 from .filters import validate_pipeline
 from .io import BadInputError
 
+
 def _copy(steps: list[dict[str, Any]]) -> list[dict[str, Any]]:
     return json.loads(json.dumps(steps))
 
