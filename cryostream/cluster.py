@@ -91,7 +91,8 @@ def cluster_points(points: np.ndarray, method: str = "kmeans", n_clusters: int |
         model = MeanShift(bandwidth=diameter_px / 2.0, bin_seeding=True, cluster_all=False)
         labels = model.fit_predict(points)
         return _summarise(labels, model.cluster_centers_)
-    model = HDBSCAN(min_cluster_size=max(5, int(diameter_px ** 2 / 16)), store_centers="centroid")
+    model = HDBSCAN(min_cluster_size=max(5, int(diameter_px ** 2 / 16)), store_centers="centroid",
+                    copy=True)
     labels = model.fit_predict(points)
     return _summarise(labels, model.centroids_)
 

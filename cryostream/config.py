@@ -28,11 +28,14 @@ SEED_PIPELINE: list[dict[str, Any]] = [
 
 DEFAULT_PIPELINE: list[dict[str, Any]] = [
     {"filter": "flatten", "sigma_diameters": 2.0},
-    {"filter": "normalise"},
+    {"filter": "normalise_noise"},
     {"filter": "invert"},
-    {"filter": "dog", "sigma_low_diameters": 0.1, "sigma_high_diameters": 0.5},
+    {"filter": "disc_contrast", "radius_diameters": 0.4, "annulus_ratio": 1.5, "noise_units": True},
     {"filter": "threshold_sigma", "n_sigma": 1.0},
 ]
+
+
+DEFAULT_MIN_SNR = 4.0
 
 
 @dataclass(frozen=True)
@@ -50,7 +53,11 @@ class PickerConfig:
     n_clusters: a number or "auto" (kmeans and gmm).
     min_distance_diameters: picks closer than this (in diameters) are merged, the better kept.
     edge_diameters: picks closer than this to the micrograph edge are dropped.
-    min_figure_of_merit: picks scoring below this are dropped (None keeps all).
+    min_figure_of_merit: picks scoring below this are dropped (None keeps all). The default
+        pipeline's figure of merit is a signal-to-noise ratio (particle-scale contrast over the
+        pixel noise), and 4 sits above the strongest noise peaks of an empty micrograph.
+    adaptive_threshold: also drop, per micrograph, the picks that a two-component Gaussian mixture
+        of log figures of merit assigns to the background population.
     """
 
     diameter_angstrom: float = 150.0
@@ -63,9 +70,15 @@ class PickerConfig:
     n_clusters: int | str = AUTO
     min_distance_diameters: float = 0.5
     edge_diameters: float = 0.5
-    min_figure_of_merit: float | None = None
+    min_figure_of_merit: float | None = DEFAULT_MIN_SNR
+    adaptive_threshold: bool = True
 
     def __post_init__(self) -> None:
+        for name in NUMBER_FIELDS:
+            value = getattr(self, name)
+            if not (isinstance(value, int | float) and not isinstance(value, bool)) and \
+                    not (value is None and name in OPTIONAL_FIELDS):
+                raise ValueError(f"{name} must be a number, got {value!r}")
         if self.diameter_angstrom <= 0:
             raise ValueError(f"diameter_angstrom must be positive, got {self.diameter_angstrom}")
         if self.pixel_size_angstrom is not None and self.pixel_size_angstrom <= 0:
@@ -90,10 +103,15 @@ class PickerConfig:
         return hashlib.sha256(text.encode()).hexdigest()[:16]
 
 
+NUMBER_FIELDS = ("diameter_angstrom", "pixel_size_angstrom", "working_diameter_px", "low_percentile",
+                 "high_percentile", "min_distance_diameters", "edge_diameters", "min_figure_of_merit")
+OPTIONAL_FIELDS = ("pixel_size_angstrom", "min_figure_of_merit")
+
 PRESETS: dict[str, PickerConfig] = {
     "default": PickerConfig(),
     "seed": PickerConfig(working_diameter_px=0.0, low_percentile=0.0, high_percentile=100.0,
-                         pipeline=_copy(SEED_PIPELINE), n_clusters=100),
+                         pipeline=_copy(SEED_PIPELINE), n_clusters=100, adaptive_threshold=False,
+                         min_figure_of_merit=None),
 }
 
 

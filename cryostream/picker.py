@@ -12,6 +12,7 @@ from pathlib import Path
 
 import numpy as np
 from scipy.spatial import cKDTree
+from sklearn.mixture import GaussianMixture
 
 from .cluster import Clusters, cluster_points, points_from_image
 from .config import PickerConfig
@@ -75,17 +76,18 @@ def pick_micrograph(micrograph: Micrograph, config: PickerConfig) -> Picks:
 
 def figure_of_merit(filtered: np.ndarray, points: np.ndarray, clusters: Clusters,
                     diameter_px: float) -> np.ndarray:
-    """Per cluster: the summed filter response of its pixels over the area of one particle.
-
-    A full, strongly responding particle scores high; a few stray pixels score low.
-    """
+    """Per cluster: the strongest filter response among its pixels (in the units of the last
+    filter, e.g. noise sigmas after a normalise step), weighted by how much of a particle's area
+    the cluster fills (capped at 1), so a full, strongly responding particle scores high and a few
+    stray pixels score low."""
     if len(clusters) == 0:
         return np.empty(0)
     values = np.abs(filtered[points[:, 0].astype(int), points[:, 1].astype(int)])
     member = clusters.labels >= 0
-    totals = np.bincount(clusters.labels[member], weights=values[member],
-                         minlength=len(clusters))
-    return totals / (np.pi * (diameter_px / 2.0) ** 2)
+    peaks = np.zeros(len(clusters))
+    np.maximum.at(peaks, clusters.labels[member], values[member])
+    fill = np.minimum(clusters.sizes / (np.pi * (diameter_px / 4.0) ** 2), 1.0)
+    return peaks * fill
 
 
 def _clean(centres: np.ndarray, merit: np.ndarray, shape: tuple[int, int], diameter_px: float,
@@ -95,12 +97,33 @@ def _clean(centres: np.ndarray, merit: np.ndarray, shape: tuple[int, int], diame
     margin = config.edge_diameters * diameter_px
     inside = ((centres[:, 0] >= margin) & (centres[:, 0] <= shape[0] - 1 - margin)
               & (centres[:, 1] >= margin) & (centres[:, 1] <= shape[1] - 1 - margin))
+    threshold = adaptive_merit_threshold(merit[inside]) if config.adaptive_threshold else 0.0
     if config.min_figure_of_merit is not None:
-        inside &= merit >= config.min_figure_of_merit
+        threshold = max(threshold, config.min_figure_of_merit)
+    inside &= merit >= threshold
     candidates = np.flatnonzero(inside)
     candidates = candidates[np.argsort(-merit[candidates], kind="stable")]
     return candidates[suppress_close(centres[candidates],
                                      config.min_distance_diameters * diameter_px)]
+
+
+def adaptive_merit_threshold(merit: np.ndarray, min_candidates: int = 12) -> float:
+    """The figure of merit separating particles from background candidates in one micrograph.
+
+    A two-component Gaussian mixture (EM) is fitted to log figures of merit; the threshold is where
+    the upper (particle) component becomes the more probable one. Figures of merit are ratios, so
+    their logarithm makes the two populations close to Gaussian. With too few candidates, or when
+    the mixture finds no upper population, nothing is dropped.
+    """
+    positive = merit[merit > 0]
+    if len(positive) < min_candidates:
+        return 0.0
+    logs = np.log(positive)[:, None]
+    mixture = GaussianMixture(2, random_state=0).fit(logs)
+    upper = int(np.argmax(mixture.means_[:, 0]))
+    grid = np.linspace(logs.min(), logs.max(), 256)[:, None]
+    above = mixture.predict_proba(grid)[:, upper] > 0.5
+    return float(np.exp(grid[np.argmax(above), 0])) if above.any() else 0.0
 
 
 def suppress_close(points: np.ndarray, min_distance: float) -> np.ndarray:

@@ -30,11 +30,11 @@ class SyntheticMicrograph:
 
 def synthetic_micrograph(shape: tuple[int, int] = (1024, 1024), n_particles: int = 60,
                          diameter_px: float = 40.0, pixel_size_angstrom: float = 1.5,
-                         snr: float = 1.0, ice_gradient: float = 0.0, carbon_edge: bool = False,
+                         snr: float = 0.5, ice_gradient: float = 0.0, carbon_edge: bool = False,
                          seed: int = 0) -> SyntheticMicrograph:
     """Draw ``n_particles`` non-overlapping particles of ``diameter_px`` at random positions.
 
-    ``snr`` is the particle contrast over the per-pixel noise sigma after a light low-pass;
+    ``snr`` is the particle contrast over the per-pixel (white) noise sigma;
     ``ice_gradient`` adds a linear background ramp of that many noise sigmas across the image;
     ``carbon_edge`` darkens a band along one side, which a good picker must not pick.
     """
@@ -60,9 +60,7 @@ def synthetic_micrograph(shape: tuple[int, int] = (1024, 1024), n_particles: int
     disc = (np.hypot(*np.meshgrid(grid, grid)) <= radius).astype(np.float32)
     density = ndimage.convolve(density, disc, mode="constant")
     density = ndimage.gaussian_filter(density, 1.0)
-    noise = ndimage.gaussian_filter(rng.normal(size=shape).astype(np.float32), 1.0)
-    noise /= noise.std()
-    image = 10.0 + noise - snr * density
+    image = 10.0 + rng.normal(size=shape).astype(np.float32) - snr * density
     if ice_gradient:
         image += ice_gradient * np.linspace(-0.5, 0.5, cols, dtype=np.float32)[None, :]
     if carbon_edge:
