@@ -1,0 +1,5 @@
+"""``python -m cryostream``: the same as the ``cryostream`` command."""
+
+from .cli import app
+
+app(prog_name="cryostream")
