@@ -32,6 +32,7 @@ DEFAULT_PIPELINE: list[dict[str, Any]] = [
     {"filter": "invert"},
     {"filter": "disc_contrast", "radius_diameters": 0.4, "annulus_ratio": 1.5, "noise_units": True},
     {"filter": "threshold_sigma", "n_sigma": 1.0},
+    {"filter": "clean_components", "max_diameter_diameters": 3.0},
 ]
 
 

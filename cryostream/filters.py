@@ -183,14 +183,18 @@ def opening(image: np.ndarray, radius_px: float) -> np.ndarray:
     return cv2.morphologyEx(np.asarray(image), cv2.MORPH_OPEN, _disc(radius_px))
 
 
-def clean_components(image: np.ndarray, min_area_px: float = 0.0, max_area_px: float = np.inf,
-                     min_roundness: float = 0.0) -> np.ndarray:
-    """Zero connected components whose area or roundness (4*pi*area/perimeter^2) is out of range."""
+def clean_components(image: np.ndarray, min_diameter_px: float = 0.0,
+                     max_diameter_px: float = np.inf, min_roundness: float = 0.0) -> np.ndarray:
+    """Zero connected components whose size or roundness is out of range (AutoCryoPicker's
+    cleaning). Size is the equivalent diameter (of the disc with the component's area); roundness
+    is 4*pi*area/perimeter^2 (1 for a disc). Drops specks, and carbon edges or ice that are larger
+    or more elongated than particles."""
     image = np.asarray(image)
     mask = (image != 0).astype(np.uint8)
     count, labels, stats, _ = cv2.connectedComponentsWithStats(mask, connectivity=8)
     areas = stats[:, cv2.CC_STAT_AREA].astype(np.float64)
-    keep = (areas >= min_area_px) & (areas <= max_area_px)
+    diameters = 2.0 * np.sqrt(areas / np.pi)
+    keep = (diameters >= min_diameter_px) & (diameters <= max_diameter_px)
     if min_roundness > 0:
         keep &= _component_roundness(labels, count, areas) >= min_roundness
     keep[0] = False

@@ -45,7 +45,7 @@ def test_clean_components_drops_small_and_elongated_blobs() -> None:
     mask[20:40, 20:40] = 1
     yy, xx = np.mgrid[:60, :60]
     mask[(np.abs(yy - 50) <= 1) & (xx > 5) & (xx < 55)] = 1
-    cleaned = filters.clean_components(mask, min_area_px=10, min_roundness=0.5)
+    cleaned = filters.clean_components(mask, min_diameter_px=3.6, min_roundness=0.5)
     assert cleaned[30, 30] == 1 and cleaned[5, 5] == 0 and cleaned[50, 30] == 0
 
 
