@@ -73,7 +73,7 @@ def cluster_points(points: np.ndarray, method: str = "kmeans", n_clusters: int |
             return _empty(len(points))
         if method == "kmeans":
             model = KMeans(n_clusters=count, init="k-means++" if init is None else init,
-                           n_init=1, max_iter=15, random_state=random_state).fit(points)
+                           n_init=1, max_iter=5, random_state=random_state).fit(points)
             labels, centres = model.labels_, model.cluster_centers_
         else:
             model = GaussianMixture(n_components=count, means_init=init, max_iter=50,
