@@ -15,6 +15,7 @@ from sklearn.mixture import GaussianMixture
 
 METHODS = ("kmeans", "gmm", "dbscan", "meanshift", "hdbscan")
 AUTO = "auto"
+SEEDED_ITERATIONS = 5  # density-peak seeds start next to the answer; a few Lloyd steps suffice
 
 
 @dataclass(frozen=True)
@@ -72,8 +73,9 @@ def cluster_points(points: np.ndarray, method: str = "kmeans", n_clusters: int |
         if count == 0:
             return _empty(len(points))
         if method == "kmeans":
-            model = KMeans(n_clusters=count, init="k-means++" if init is None else init,
-                           n_init=1, max_iter=5, random_state=random_state).fit(points)
+            model = KMeans(n_clusters=count, init="k-means++" if init is None else init, n_init=1,
+                           max_iter=300 if init is None else SEEDED_ITERATIONS,
+                           random_state=random_state).fit(points)
             labels, centres = model.labels_, model.cluster_centers_
         else:
             model = GaussianMixture(n_components=count, means_init=init, max_iter=50,
