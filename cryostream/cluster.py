@@ -10,8 +10,6 @@ from dataclasses import dataclass
 
 import cv2
 import numpy as np
-from sklearn.cluster import DBSCAN, HDBSCAN, KMeans, MeanShift
-from sklearn.mixture import GaussianMixture
 
 METHODS = ("kmeans", "gmm", "dbscan", "meanshift", "hdbscan")
 AUTO = "auto"
@@ -64,6 +62,11 @@ def cluster_points(points: np.ndarray, method: str = "kmeans", n_clusters: int |
     methods (DBSCAN neighbourhood, MeanShift bandwidth, HDBSCAN minimum cluster size) and of the
     automatic cluster count. ``shape`` (image rows, cols) is needed for ``"auto"``.
     """
+    # scikit-learn takes seconds to import; loading it here keeps `cryostream status`, `--help`
+    # and the other commands that never cluster quick to start.
+    from sklearn.cluster import DBSCAN, HDBSCAN, KMeans, MeanShift
+    from sklearn.mixture import GaussianMixture
+
     if method not in METHODS:
         raise ValueError(f"unknown clustering method {method!r}; choose from {', '.join(METHODS)}")
     if len(points) == 0:

@@ -12,7 +12,6 @@ from pathlib import Path
 
 import numpy as np
 from scipy.spatial import cKDTree
-from sklearn.mixture import GaussianMixture
 
 from .cluster import Clusters, cluster_points, points_from_image
 from .config import PickerConfig
@@ -115,6 +114,8 @@ def adaptive_merit_threshold(merit: np.ndarray, min_candidates: int = 12) -> flo
     their logarithm makes the two populations close to Gaussian. With too few candidates, or when
     the mixture finds no upper population, nothing is dropped.
     """
+    from sklearn.mixture import GaussianMixture  # slow to import; see cluster.cluster_points
+
     positive = merit[merit > 0]
     if len(positive) < min_candidates:
         return 0.0

@@ -32,11 +32,20 @@ def write_atomically(path: str | Path, content: str | bytes) -> Path:
             stream.write(data)
             stream.flush()
             os.fsync(stream.fileno())
+        os.chmod(temporary, 0o666 & ~_umask())
         os.replace(temporary, path)
     except BaseException:
         Path(temporary).unlink(missing_ok=True)
         raise
     return path
+
+
+def _umask() -> int:
+    """The process umask (read by setting it and restoring it), so outputs get ordinary
+    permissions rather than mkstemp's private 0600."""
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
 
 
 def coordinate_path(micrograph: str | Path, out_dir: str | Path, suffix: str = DEFAULT_SUFFIX,

@@ -62,6 +62,7 @@ def test_atomic_write_leaves_no_temporary_files(tmp_path: Path) -> None:
     write_atomically(tmp_path / "f.txt", "two")
     assert [p.name for p in tmp_path.iterdir()] == ["f.txt"]
     assert (tmp_path / "f.txt").read_text() == "two"
+    assert (tmp_path / "f.txt").stat().st_mode & 0o044 == 0o044  # readable by group and others
 
 
 @pytest.mark.parametrize("text", ["data_\nloop_\n_rlnSomething #1\n1\n", "\x00\x01garbage"])
