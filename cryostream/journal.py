@@ -137,6 +137,21 @@ class Journal:
             db.execute("INSERT INTO settings VALUES (?, ?) ON CONFLICT(key) DO UPDATE SET"
                        " value=excluded.value", (key, value))
 
+    def record_config(self, config_digest: str, config_toml: str) -> None:
+        """Keep the configuration behind a digest (TOML), so any pick can be reproduced."""
+        self.set_setting(f"config:{config_digest}", config_toml)
+
+    def recorded_config(self, config_digest: str) -> str | None:
+        """The TOML configuration recorded for a digest, if any."""
+        return self.get_setting(f"config:{config_digest}")
+
+    def requeue_other_digests(self, config_digest: str) -> int:
+        """Mark micrographs finished with other parameters as 'queued' again, so a daemon redoes
+        them (durably: a crash before they are redone does not lose the request). Returns how many."""
+        with self.transaction() as db:
+            return db.execute("UPDATE micrographs SET status='queued' WHERE status != 'queued'"
+                              " AND COALESCE(config_digest, '') != ?", (config_digest,)).rowcount
+
     def close(self) -> None:
         self._db.close()
 

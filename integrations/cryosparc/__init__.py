@@ -1,0 +1,1 @@
+"""CryoSPARC shim: ``cryostream-cryosparc`` (see README.md in this folder)."""

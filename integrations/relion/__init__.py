@@ -1,0 +1,1 @@
+"""RELION External job shim: ``cryostream-relion`` (see README.md in this folder)."""

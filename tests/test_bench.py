@@ -1,0 +1,129 @@
+"""The benchmark runner on a tiny synthetic set in the bench layout, via the library and the real
+``cryostream bench`` command (RELION's LoG picker too when relion_autopick is installed)."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from cryostream.bench import (
+    CRYOSTREAM,
+    RELION_LOG,
+    bench_set_report,
+    find_sets,
+    load_set,
+    relion_available,
+    relion_command,
+    relion_lowpass_angstrom,
+    relion_output_path,
+    write_synthetic_set,
+)
+from cryostream.config import preset
+from cryostream.io import BadInputError
+
+
+@pytest.fixture(scope="module")
+def bench_data(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    data = tmp_path_factory.mktemp("bench")
+    write_synthetic_set(data / "synthetic", n_micrographs=2, seed=3)
+    return data
+
+
+def run_bench(*arguments: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "cryostream", "bench", *arguments],
+                          capture_output=True, text=True, env=env, timeout=300, check=False)
+
+
+def test_library_scores_a_synthetic_set(bench_data: Path, tmp_path: Path) -> None:
+    (bench_set,) = find_sets(bench_data)
+    report = bench_set_report(bench_set, preset("default"), tmp_path)
+    result = report.results[CRYOSTREAM]
+    assert report.truth_count == 2 * int(512 * 512 / 8000)
+    assert result.counts.recall > 0.7
+    assert result.counts.precision > 0.7
+    assert result.picks == result.counts.true_positives + result.counts.false_positives
+    assert set(result.per_micrograph) == {"synthetic_000", "synthetic_001"}
+    assert result.seconds_per_micrograph > 0
+    assert sorted(path.name for path in (tmp_path / "synthetic").iterdir()) == [
+        "synthetic_000.mrc", "synthetic_001.mrc"]
+
+
+def test_command_prints_a_table_and_writes_json(bench_data: Path, tmp_path: Path) -> None:
+    out = tmp_path / "figures.json"
+    run = run_bench("--data", str(bench_data), "--json", str(out))
+    assert run.returncode == 0, run.stderr
+    assert "synthetic" in run.stdout and "recall" in run.stdout
+    figures = json.loads(out.read_text())
+    synthetic = figures["sets"]["synthetic"]
+    assert synthetic["micrographs"] == 2 and synthetic["diameter_px"] == 32.0
+    ours = synthetic["pickers"][CRYOSTREAM]
+    assert ours["recall"] > 0.7
+    assert 0.0 <= ours["f1"] <= 1.0 and 0.0 <= ours["f2"] <= 1.0
+    assert ours["picks"] == ours["true_positives"] + ours["false_positives"]
+    assert set(ours["micrographs"]) == {"synthetic_000", "synthetic_001"}
+
+
+def test_missing_relion_is_skipped_with_a_message(bench_data: Path, tmp_path: Path) -> None:
+    empty_path = tmp_path / "bin"
+    empty_path.mkdir()
+    out = tmp_path / "figures.json"
+    run = run_bench("--data", str(bench_data), "--compare", "relion-log", "--json", str(out),
+                    env={**os.environ, "PATH": str(empty_path)})
+    assert run.returncode == 0, run.stderr
+    assert "relion-log skipped: relion_autopick is not installed" in run.stdout
+    synthetic = json.loads(out.read_text())["sets"]["synthetic"]
+    assert RELION_LOG in synthetic["skipped"] and RELION_LOG not in synthetic["pickers"]
+
+
+@pytest.mark.skipif(relion_available() is None, reason="relion_autopick is not installed")
+def test_relion_log_runs_on_the_same_micrographs(bench_data: Path, tmp_path: Path) -> None:
+    out = tmp_path / "figures.json"
+    run = run_bench("--data", str(bench_data), "--compare", "relion-log", "--json", str(out))
+    assert run.returncode == 0, run.stderr
+    assert "time ratio" in run.stdout
+    synthetic = json.loads(out.read_text())["sets"]["synthetic"]
+    relion = synthetic["pickers"][RELION_LOG]
+    assert relion["recall"] > 0.7
+    assert 14.0 <= relion["working_diameter_px"] <= 18.0
+    assert set(relion["micrographs"]) == {"synthetic_000", "synthetic_001"}
+    ratio = synthetic["time_ratio_relion_over_cryostream"]
+    expected = relion["seconds_per_micrograph"] / synthetic["pickers"][CRYOSTREAM][
+        "seconds_per_micrograph"]
+    assert ratio == pytest.approx(expected)
+
+
+def test_unknown_comparison_and_missing_set_are_refused(bench_data: Path) -> None:
+    assert "--compare must be one of relion-log" in run_bench(
+        "--data", str(bench_data), "--compare", "topaz").stderr
+    refused = run_bench("--data", str(bench_data), "--sets", "apoferritin")
+    assert refused.returncode != 0 and "has no set named apoferritin" in refused.stderr
+
+
+def test_relion_lowpass_makes_the_particle_16_px() -> None:
+    # working pixel = lowpass / 2 Å, so a 60.8 Å particle is 16 px with a 7.6 Å lowpass
+    assert relion_lowpass_angstrom(60.8) == pytest.approx(7.6)
+    assert relion_lowpass_angstrom(100.0, working_diameter_px=20.0) == pytest.approx(10.0)
+    command = relion_command("mics.star", "out/", 60.8)
+
+    def option(name: str) -> str:
+        return command[command.index(name) + 1]
+
+    assert "--LoG" in command and option("--shrink") == "0" and option("--lowpass") == "7.600"
+    assert float(option("--LoG_diam_min")) == pytest.approx(48.64)
+    assert float(option("--LoG_diam_max")) == pytest.approx(72.96)
+    assert relion_output_path(Path("out"), "set/a.mrc") == Path("out/set/a_autopick.star")
+
+
+def test_set_with_a_missing_truth_file_or_diameter_is_bad_input(tmp_path: Path) -> None:
+    folder = write_synthetic_set(tmp_path / "broken", n_micrographs=1).folder
+    (folder / "meta.json").write_text("{}")
+    with pytest.raises(BadInputError, match="meta.json.*particle_diameter_px"):
+        load_set(folder)
+    (folder / "truth" / "synthetic_000.star").unlink()
+    with pytest.raises(BadInputError, match="synthetic_000.star: truth file is missing"):
+        load_set(folder)

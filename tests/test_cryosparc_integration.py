@@ -1,0 +1,145 @@
+"""The CryoSPARC shim: the particle .cs dataset it writes (offline; no CryoSPARC server here)."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+import sysconfig
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+pytest.importorskip("cryosparc.dataset", reason="cryosparc-tools (cryostream[cryosparc]) is absent")
+
+from cryosparc.dataset import Dataset  # noqa: E402
+
+from cryostream.config import preset  # noqa: E402
+from cryostream.io import read_micrograph  # noqa: E402
+from cryostream.picker import pick_micrograph  # noqa: E402
+from cryostream.synthetic import synthetic_micrograph, write_mrc  # noqa: E402
+from integrations.cryosparc.external_job import (  # noqa: E402
+    PARTICLE_FIELDS,
+    main,
+    particles_dataset,
+)
+
+PIXEL_SIZE_ANGSTROM = 1.5
+DIAMETER_ANGSTROM = 60.0
+UIDS = [111111111111, 222222222222]
+
+
+@pytest.fixture
+def cryosparc_project(tmp_path: Path) -> Path:
+    """A CryoSPARC-like project folder: two motion-corrected micrographs and an exposures .cs
+    listing them by project-relative path, as CryoSPARC records them."""
+    paths = []
+    for index, uid in enumerate(UIDS):
+        image = synthetic_micrograph((640, 768), n_particles=30, diameter_px=40.0,
+                                     pixel_size_angstrom=PIXEL_SIZE_ANGSTROM, seed=index).image
+        relative = f"J2/motioncorrected/{uid}_mic_{index}.mrc"
+        write_mrc(image, tmp_path / relative, 3.0)  # header deliberately wrong: psize_A wins
+        paths.append(relative)
+    exposures = Dataset.allocate(len(UIDS), [("micrograph_blob/path", "O"),
+                                             ("micrograph_blob/psize_A", "<f4"),
+                                             ("micrograph_blob/shape", "<u4", (2,))])
+    exposures["uid"] = UIDS
+    exposures["micrograph_blob/path"] = np.array(paths, dtype=object)
+    exposures["micrograph_blob/psize_A"] = PIXEL_SIZE_ANGSTROM
+    exposures["micrograph_blob/shape"] = [[640, 768]] * len(UIDS)
+    exposures.save(tmp_path / "exposures.cs")
+    return tmp_path
+
+
+def test_console_script_writes_particles_cs_that_round_trips(cryosparc_project: Path) -> None:
+    out = cryosparc_project / "particles.cs"
+    folders = [sysconfig.get_path("scripts"), str(Path(sys.executable).parent)]
+    script = shutil.which("cryostream-cryosparc", path=os.pathsep.join(folders))
+    assert script is not None, "the cryostream-cryosparc console script is not installed"
+    result = subprocess.run(
+        [script, "--exposures-cs", "exposures.cs", "--out", str(out), "--diameter",
+         f"{DIAMETER_ANGSTROM:g}"], cwd=cryosparc_project, capture_output=True, text=True,
+        timeout=300)
+    assert result.returncode == 0, result.stderr
+    particles = Dataset.load(out)
+    assert particles.descr() == [("uid", "<u8"), *PARTICLE_FIELDS]
+    config = preset("default", diameter_angstrom=DIAMETER_ANGSTROM,
+                    pixel_size_angstrom=PIXEL_SIZE_ANGSTROM)
+    exposures = Dataset.load(cryosparc_project / "exposures.cs")
+    total = 0
+    for uid, path in zip(exposures["uid"], exposures["micrograph_blob/path"], strict=True):
+        expected = pick_micrograph(read_micrograph(cryosparc_project / path), config)
+        rows = particles.query({"location/micrograph_uid": uid})
+        assert len(rows) == len(expected) > 10
+        assert set(rows["location/micrograph_path"]) == {path}
+        ny, nx = expected.micrograph_shape
+        assert (rows["location/micrograph_shape"] == [ny, nx]).all()
+        np.testing.assert_allclose(rows["location/center_x_frac"] * nx, expected.x, atol=0.01)
+        np.testing.assert_allclose(rows["location/center_y_frac"] * ny, expected.y, atol=0.01)
+        np.testing.assert_allclose(rows["pick_stats/ncc_score"], expected.figure_of_merit,
+                                   rtol=1e-5)
+        np.testing.assert_allclose(rows["location/micrograph_psize_A"], PIXEL_SIZE_ANGSTROM)
+        np.testing.assert_allclose(rows["location/min_dist_A"],
+                                   config.min_distance_diameters * DIAMETER_ANGSTROM)
+        total += len(rows)
+    assert len(particles) == total
+    assert len(set(particles["uid"])) == total
+    # The default .cs format is a plain numpy record array, readable without cryosparc-tools.
+    records = np.load(out)
+    assert set(records.dtype.names) == {"uid", *(field[0] for field in PARTICLE_FIELDS)}
+    assert f"2 exposures picked, {total} particles, 0 failed" in result.stdout
+
+
+def test_no_picks_gives_an_empty_dataset_with_every_field(tmp_path: Path) -> None:
+    empty = particles_dataset([], 30.0)
+    assert len(empty) == 0
+    assert empty.descr() == [("uid", "<u8"), *PARTICLE_FIELDS]
+    empty.save(tmp_path / "empty.cs")
+    assert Dataset.load(tmp_path / "empty.cs").descr() == empty.descr()
+
+
+def test_unreadable_micrograph_is_reported_and_the_rest_written(
+        cryosparc_project: Path, capsys: pytest.CaptureFixture) -> None:
+    broken = cryosparc_project / "J2/motioncorrected" / f"{UIDS[1]}_mic_1.mrc"
+    broken.write_bytes(b"truncated")
+    out = cryosparc_project / "particles.cs"
+    assert main(["--exposures-cs", str(cryosparc_project / "exposures.cs"), "--out", str(out),
+                 "--diameter", "60"]) == 1
+    assert str(broken) in capsys.readouterr().err
+    particles = Dataset.load(out)
+    assert set(particles["location/micrograph_uid"]) == {UIDS[0]}
+
+
+def test_exposures_without_micrographs_are_refused(tmp_path: Path,
+                                                   capsys: pytest.CaptureFixture) -> None:
+    exposures = Dataset.allocate(1, [("ctf/df1_A", "<f4")])
+    exposures.save(tmp_path / "ctf_only.cs")
+    assert main(["--exposures-cs", str(tmp_path / "ctf_only.cs"), "--out",
+                 str(tmp_path / "p.cs"), "--diameter", "60"]) == 2
+    error = capsys.readouterr().err
+    assert "ctf_only.cs" in error and "micrograph_blob/path" in error
+    (tmp_path / "junk.cs").write_bytes(b"junk")
+    assert main(["--exposures-cs", str(tmp_path / "junk.cs"), "--out", str(tmp_path / "p.cs"),
+                 "--diameter", "60"]) == 2
+    assert "junk.cs: not a readable CryoSPARC .cs file" in capsys.readouterr().err
+    assert not (tmp_path / "p.cs").exists()
+
+
+def test_server_mode_arguments_and_connection_errors(tmp_path: Path,
+                                                     monkeypatch: pytest.MonkeyPatch,
+                                                     capsys: pytest.CaptureFixture) -> None:
+    """Only the argument checks and the failure to connect can be tested without a server."""
+    monkeypatch.setenv("HOME", str(tmp_path))  # no stored cryosparc-tools login session
+    monkeypatch.delenv("CRYOSPARC_PASSWORD", raising=False)
+    server = ["--url", "http://127.0.0.1:9", "--diameter", "60"]
+    assert main([*server, "--project", "P1", "--workspace", "W1"]) == 2
+    assert "server mode needs --micrographs" in capsys.readouterr().err
+    assert main([*server, "--project", "P1", "--workspace", "W1", "--micrographs", "J2"]) == 2
+    assert "JOB.OUTPUT" in capsys.readouterr().err
+    assert main([*server, "--project", "P1", "--workspace", "W1", "--micrographs",
+                 "J2.exposures_accepted", "--email", "user@example.org"]) == 2
+    assert "cannot connect to CryoSPARC at http://127.0.0.1:9" in capsys.readouterr().err
+    assert main(["--diameter", "60"]) == 2
+    assert "either --exposures-cs" in capsys.readouterr().err
