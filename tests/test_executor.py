@@ -124,10 +124,11 @@ def test_dask_cluster_gives_the_local_pool_coordinates(folder: Path, client: Cli
     assert sorted(remote) == sorted(local) == [path.name for path in paths]
     for name, outcome in local.items():
         assert outcome.picks is not None and len(outcome.picks) > 20, name
-        np.testing.assert_array_equal(outcome.picks.x, remote[name].picks.x)
-        np.testing.assert_array_equal(outcome.picks.y, remote[name].picks.y)
-        np.testing.assert_array_equal(outcome.picks.figure_of_merit,
-                                      remote[name].picks.figure_of_merit)
+        # the same picks; the last bit of a float sum may depend on how memory is aligned in
+        # each process (SIMD), so compare far below the 0.01 px that the STAR files keep
+        for field in ("x", "y", "figure_of_merit"):
+            np.testing.assert_allclose(getattr(remote[name].picks, field),
+                                       getattr(outcome.picks, field), rtol=1e-12, atol=1e-9)
 
 
 def test_killing_a_dask_worker_mid_run_loses_and_duplicates_nothing(
