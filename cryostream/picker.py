@@ -20,6 +20,9 @@ from .filters import apply_pipeline
 from .io import BadInputError, Micrograph
 
 
+BIC_MARGIN = 10.0  # "very strong" evidence for two populations on Kass & Raftery's scale
+
+
 @dataclass(frozen=True)
 class Picks:
     """Particle centres in the original micrograph's pixels (x = column, y = row)."""
@@ -111,8 +114,10 @@ def adaptive_merit_threshold(merit: np.ndarray, min_candidates: int = 12) -> flo
 
     A two-component Gaussian mixture (EM) is fitted to log figures of merit; the threshold is where
     the upper (particle) component becomes the more probable one. Figures of merit are ratios, so
-    their logarithm makes the two populations close to Gaussian. With too few candidates, or when
-    the mixture finds no upper population, nothing is dropped.
+    their logarithm makes the two populations close to Gaussian. Nothing is dropped when the
+    candidates are too few or form one population (the mixture does not beat a single Gaussian by
+    the Bayesian information criterion): then they are all particles, or all background, and the
+    absolute floor decides.
     """
     from sklearn.mixture import GaussianMixture  # slow to import; see cluster.cluster_points
 
@@ -120,7 +125,10 @@ def adaptive_merit_threshold(merit: np.ndarray, min_candidates: int = 12) -> flo
     if len(positive) < min_candidates:
         return 0.0
     logs = np.log(positive)[:, None]
+    single = GaussianMixture(1).fit(logs)
     mixture = GaussianMixture(2, random_state=0).fit(logs)
+    if mixture.bic(logs) > single.bic(logs) - BIC_MARGIN:
+        return 0.0
     upper = int(np.argmax(mixture.means_[:, 0]))
     grid = np.linspace(logs.min(), logs.max(), 256)[:, None]
     above = mixture.predict_proba(grid)[:, upper] > 0.5

@@ -72,6 +72,11 @@ def test_adaptive_threshold_separates_two_populations() -> None:
     assert adaptive_merit_threshold(merit[:5]) == 0.0
 
 
+def test_adaptive_threshold_keeps_a_single_population_whole() -> None:
+    crowded = np.random.default_rng(1).lognormal(3.0, 0.06, 350)
+    assert adaptive_merit_threshold(crowded) == 0.0
+
+
 def test_suppress_close_keeps_the_best_of_each_group() -> None:
     points = np.array([[0, 0], [0, 3], [10, 10], [0, 8]], float)
     assert suppress_close(points, 5.0).tolist() == [0, 2, 3]
