@@ -19,7 +19,6 @@ from .convert import bin_factor_for, bin_image, to_uint8
 from .filters import apply_pipeline
 from .io import BadInputError, Micrograph
 
-
 BIC_MARGIN = 10.0  # "very strong" evidence for two populations on Kass & Raftery's scale
 
 
