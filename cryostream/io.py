@@ -85,7 +85,8 @@ def _read_mrc(path: Path) -> tuple[np.ndarray, float | None]:
         raise BadInputError(path, "MRC data is not a 2-D image or a 3-D stack of frames")
     if np.iscomplexobj(raw):
         raise BadInputError(path, "MRC holds complex (Fourier-space) data, not an image")
-    data = raw.astype(np.float32) if raw.ndim == 2 else raw.mean(axis=0, dtype=np.float32)
+    data = (raw.astype(np.float32, copy=False) if raw.ndim == 2
+            else raw.mean(axis=0, dtype=np.float32))
     if voxel_x == 1.0:
         warnings.warn(f"{path}: header pixel size is exactly 1.0 Å, often an unset header; "
                       "pass --pixel-size if that is wrong", UnsetPixelSizeWarning, stacklevel=3)

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import os
 import tempfile
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 
 import numpy as np
@@ -71,12 +71,22 @@ def coordinate_path(micrograph: str | Path, out_dir: str | Path, suffix: str = D
 
 def picks_table(picks: Picks) -> pd.DataFrame:
     """The columns relion_autopick writes, one row per pick."""
+    return _coordinate_table([picks])
+
+
+def _coordinate_table(all_picks: Sequence[Picks]) -> pd.DataFrame:
+    """relion_autopick's columns for the picks of several micrographs, built in one go."""
+    count = sum(len(picks) for picks in all_picks)
+
+    def joined(values: Callable[[Picks], np.ndarray]) -> np.ndarray:
+        return np.concatenate([values(picks) for picks in all_picks]) if all_picks else np.empty(0)
+
     return pd.DataFrame({
-        "rlnCoordinateX": np.round(picks.x, 2),
-        "rlnCoordinateY": np.round(picks.y, 2),
-        "rlnClassNumber": np.zeros(len(picks), int),
-        "rlnAutopickFigureOfMerit": np.round(picks.figure_of_merit, 4),
-        "rlnAnglePsi": np.full(len(picks), -999.0),
+        "rlnCoordinateX": np.round(joined(lambda picks: picks.x), 2),
+        "rlnCoordinateY": np.round(joined(lambda picks: picks.y), 2),
+        "rlnClassNumber": np.zeros(count, int),
+        "rlnAutopickFigureOfMerit": np.round(joined(lambda picks: picks.figure_of_merit), 4),
+        "rlnAnglePsi": np.full(count, -999.0),
     })
 
 
@@ -89,17 +99,12 @@ def write_combined_star(all_picks: Iterable[Picks], path: str | Path,
                         comments: Sequence[str] = ()) -> Path:
     """Write every pick of every micrograph to one particles STAR with ``rlnMicrographName``
     (what RELION and CryoSPARC's Import Particles read)."""
-    tables = [picks_table(picks).assign(rlnMicrographName=str(picks.micrograph))
-              for picks in all_picks]
-    columns = ["rlnMicrographName", *picks_table_columns()]
-    table = pd.concat(tables, ignore_index=True)[columns] if tables else \
-        pd.DataFrame(columns=columns)
+    all_picks = list(all_picks)
+    names = np.repeat([str(picks.micrograph) for picks in all_picks],
+                      [len(picks) for picks in all_picks])
+    table = _coordinate_table(all_picks)
+    table.insert(0, "rlnMicrographName", names)
     return write_atomically(path, star_text({"particles": table}, comments))
-
-
-def picks_table_columns() -> list[str]:
-    return ["rlnCoordinateX", "rlnCoordinateY", "rlnClassNumber", "rlnAutopickFigureOfMerit",
-            "rlnAnglePsi"]
 
 
 def write_box(picks: Picks, path: str | Path) -> Path:
