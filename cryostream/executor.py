@@ -82,8 +82,15 @@ def default_workers() -> int:
     return os.cpu_count() or 1
 
 
+SINGLE_THREAD_VARIABLES = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS")
+
+
 def single_threaded() -> None:
-    """Limit OpenCV, OpenMP and BLAS to one thread in this process (a worker owns one core)."""
+    """Limit OpenCV, OpenMP and BLAS to one thread in this process (a worker owns one core).
+
+    threadpoolctl limits the libraries already loaded; the environment variables cover those
+    loaded later (scikit-learn's OpenMP is imported only when a worker first clusters)."""
+    os.environ.update(dict.fromkeys(SINGLE_THREAD_VARIABLES, "1"))
     cv2.setNumThreads(1)
     threadpool_limits(1)
 
