@@ -2,11 +2,13 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from conftest import bench_set
 
 from cryostream.config import preset
 from cryostream.io import BadInputError, Micrograph, read_micrograph
-from cryostream.metrics import score_distance
+from cryostream.metrics import Counts, score_distance
 from cryostream.picker import adaptive_merit_threshold, pick_micrograph, suppress_close
+from cryostream.star import read_coordinates
 from cryostream.synthetic import SyntheticMicrograph, synthetic_micrograph
 
 
@@ -80,3 +82,19 @@ def test_adaptive_threshold_keeps_a_single_population_whole() -> None:
 def test_suppress_close_keeps_the_best_of_each_group() -> None:
     points = np.array([[0, 0], [0, 3], [10, 10], [0, 8]], float)
     assert suppress_close(points, 5.0).tolist() == [0, 2, 3]
+
+
+@pytest.mark.parametrize(("name", "diameter_px", "min_recall", "min_precision"),
+                         [("apoferritin", 60.8, 0.8, 0.85), ("ribosome80s-10028", 56.0, 0.9, 0.65)])
+def test_default_preset_on_real_micrographs_stays_above_a_generous_floor(
+        name: str, diameter_px: float, min_recall: float, min_precision: float) -> None:
+    folder = bench_set(name)
+    config = preset("default", diameter_angstrom=diameter_px, pixel_size_angstrom=1.0)
+    total = Counts(0, 0, 0)
+    for image in sorted((folder / "images").glob("*.png"))[:4]:
+        picks = pick_micrograph(read_micrograph(image), config)
+        truth = read_coordinates(folder / "truth" / f"{image.stem}.star")
+        total = total + score_distance(np.column_stack([picks.x, picks.y]),
+                                       truth[["rlnCoordinateX", "rlnCoordinateY"]].to_numpy(),
+                                       0.5 * diameter_px)
+    assert total.recall >= min_recall and total.precision >= min_precision
