@@ -602,6 +602,9 @@ def watch(
     max_in_flight: Annotated[int | None, typer.Option(
         help="Micrographs handed to workers at once (default: 2 x workers); the rest wait as "
         "file names, so a burst of thousands costs little memory.")] = None,
+    report_every: Annotated[int, typer.Option(
+        min=0, help="Re-write OUT/report.html (the session report) every this many picked "
+        "micrographs and at exit; 0 turns it off.")] = 25,
     executor: ExecutorOption = "local",
     scheduler: SchedulerOption = None,
 ) -> None:
@@ -620,7 +623,8 @@ def watch(
     selection = Selection(tuple(include or DEFAULT_INCLUDE), DEFAULT_EXCLUDE + tuple(exclude or ()))
     options = WatchOptions(acquisition_dir, out, selection, suffix, box, image_format, quiet_seconds,
                            polling, poll_seconds, retries, retry_seconds, max_in_flight,
-                           on_config_change=on_config_change, retry_failed=retry_failed, once=once)
+                           report_every=report_every, on_config_change=on_config_change,
+                           retry_failed=retry_failed, once=once)
     try:
         with Executor(executor, workers, scheduler) as pool:
             failed = run_watch(options, config, pool, Reporter(console, log_json))

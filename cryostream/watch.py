@@ -46,6 +46,7 @@ from .io import BadInputError
 from .journal import Journal
 from .outputs import COMBINED_STAR, OutputOptions, provenance, read_provenance, write_outputs
 from .picker import Picks
+from .report import write_report
 from .star import DEFAULT_SUFFIX, read_coordinates, write_combined_star
 
 DEFAULT_INCLUDE = ("*.mrc",)
@@ -111,6 +112,7 @@ class WatchOptions:
     retry_seconds: float = 1.0
     max_in_flight: int | None = None
     combined_every_seconds: float = 10.0
+    report_every: int = 25
     on_config_change: str = "abort"
     retry_failed: bool = False
     once: bool = False
@@ -340,6 +342,7 @@ class Watcher:
         self.failed_this_run = 0
         self.combined_dirty = True
         self.next_combined = 0.0
+        self.done_since_report = 0
 
     # -- start-up ---------------------------------------------------------------------------
     def load_journal(self) -> None:
@@ -476,6 +479,7 @@ class Watcher:
         self.handled[path] = candidate.signature
         self.done_picks[path] = outcome.picks
         self.combined_dirty = True
+        self.done_since_report += 1
         latency = max(0.0, time.time() - candidate.mtime)
         self.recent.append((len(outcome.picks), outcome.seconds, latency))
         self.reporter.event("done", micrograph=path, picks=len(outcome.picks),
@@ -529,6 +533,20 @@ class Watcher:
         elapsed = time.monotonic() - started
         self.next_combined = now + max(self.options.combined_every_seconds, 10 * elapsed)
 
+    def refresh_report(self, force: bool = False) -> None:
+        """Re-write OUT/report.html (atomically) every ``report_every`` picked micrographs, and at
+        the end of a run that picked any."""
+        every = self.options.report_every
+        if not every or not self.done_since_report or \
+                (not force and self.done_since_report < every):
+            return
+        self.done_since_report = 0
+        try:
+            write_report(self.options.out_dir)
+        except (OSError, BadInputError) as error:
+            self.reporter.event("error", error=f"{self.options.out_dir / 'report.html'}: could not "
+                                f"write the session report ({error})")
+
     def status(self) -> WatchStatus:
         counts = self.journal.counts()
         recent = list(self.recent)
@@ -577,6 +595,7 @@ class Watcher:
                     break
                 self.step(limit)
                 self.write_combined()
+                self.refresh_report()
                 if now >= next_heartbeat:
                     self.heartbeat(running=True)
                     next_heartbeat = now + HEARTBEAT_SECONDS
@@ -589,6 +608,7 @@ class Watcher:
                 observer.stop()
                 observer.join()
             self.write_combined(force=True)
+            self.refresh_report(force=True)
             self.heartbeat(running=False)
             self.reporter.status(self.status(), force=True)
         return self.failed_this_run

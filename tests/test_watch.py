@@ -237,10 +237,12 @@ def test_once_mirrors_the_tree_restarts_skip_and_new_parameters_need_a_choice(
         daemon.process.wait(timeout=180)
         return daemon
 
-    first = run("first.log")
+    first = run("first.log", "--report-every", "3")
     assert first.process.returncode == 0
     assert len(first.events("done")) == 4
     assert_exactly_once(acquisition, out, micrographs)
+    report = (out / "report.html").read_text()
+    assert "cryostream session report" in report and "FoilHole_1003_Data" in report
     again = run("again.log")
     assert again.process.returncode == 0 and again.events("done") == []
     changed = run("changed.log", "--diameter", "90")
