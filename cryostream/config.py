@@ -30,7 +30,8 @@ DEFAULT_PIPELINE: list[dict[str, Any]] = [
     {"filter": "flatten", "sigma_diameters": 2.0},
     {"filter": "normalise_noise"},
     {"filter": "invert"},
-    {"filter": "disc_contrast", "radius_diameters": 0.4, "annulus_ratio": 1.5, "noise_units": True},
+    {"filter": "radial_template", "radius_diameters": 0.4, "template_radius_diameters": 1.25,
+     "annulus_ratio": 1.5, "seed_snr": 3.0, "max_seeds": 200, "min_seeds": 10, "passes": 2},
     {"filter": "threshold_sigma", "n_sigma": 1.0},
     {"filter": "clean_components", "max_diameter_diameters": 3.0},
 ]

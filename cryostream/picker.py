@@ -20,6 +20,7 @@ from .filters import apply_pipeline
 from .io import BadInputError, Micrograph
 
 BIC_MARGIN = 10.0  # "very strong" evidence for two populations on Kass & Raftery's scale
+MAX_BACKGROUND_RATIO = 0.75  # a background population scores well below the particles, not 10 % less
 
 
 @dataclass(frozen=True)
@@ -115,7 +116,9 @@ def adaptive_merit_threshold(merit: np.ndarray, min_candidates: int = 12) -> flo
     the upper (particle) component becomes the more probable one. Figures of merit are ratios, so
     their logarithm makes the two populations close to Gaussian. Nothing is dropped when the
     candidates are too few or form one population (the mixture does not beat a single Gaussian by
-    the Bayesian information criterion): then they are all particles, or all background, and the
+    the Bayesian information criterion), or when the lower component's typical figure of merit is
+    above ``MAX_BACKGROUND_RATIO`` of the upper one's (a skewed spread of one population, as on a
+    clean high-contrast micrograph): then they are all particles, or all background, and the
     absolute floor decides.
     """
     from sklearn.mixture import GaussianMixture  # slow to import; see cluster.cluster_points
@@ -126,9 +129,11 @@ def adaptive_merit_threshold(merit: np.ndarray, min_candidates: int = 12) -> flo
     logs = np.log(positive)[:, None]
     single = GaussianMixture(1).fit(logs)
     mixture = GaussianMixture(2, random_state=0).fit(logs)
-    if mixture.bic(logs) > single.bic(logs) - BIC_MARGIN:
+    means = mixture.means_[:, 0]
+    if (mixture.bic(logs) > single.bic(logs) - BIC_MARGIN
+            or np.exp(means.min() - means.max()) > MAX_BACKGROUND_RATIO):
         return 0.0
-    upper = int(np.argmax(mixture.means_[:, 0]))
+    upper = int(np.argmax(means))
     grid = np.linspace(logs.min(), logs.max(), 256)[:, None]
     above = mixture.predict_proba(grid)[:, upper] > 0.5
     return float(np.exp(grid[np.argmax(above), 0])) if above.any() else 0.0

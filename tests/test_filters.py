@@ -31,6 +31,36 @@ def test_disc_contrast_peaks_on_a_dark_disc_of_the_particle_size() -> None:
     assert abs(float(filters.disc_kernel(8).sum())) < 1e-6
 
 
+def _rings_on_noise(amplitude: float) -> tuple[np.ndarray, np.ndarray]:
+    """Bright hollow shells (radii 4 to 9 px, like apoferritin) on white noise of sigma 1."""
+    rng = np.random.default_rng(3)
+    centres = np.array([(r, c) for r in range(30, 230, 40) for c in range(30, 230, 40)])
+    yy, xx = np.mgrid[:260, :260]
+    image = rng.normal(size=(260, 260)).astype(np.float32)
+    for row, column in centres:
+        image[np.abs(np.hypot(yy - row, xx - column) - 6.5) <= 2.5] += amplitude
+    return image, centres
+
+
+def test_radial_template_learns_the_particle_profile_and_beats_a_flat_disc() -> None:
+    image, centres = _rings_on_noise(amplitude=1.0)
+    learned = filters.radial_template(image, radius_px=7.2, template_radius_px=22.5)
+    flat_disc = filters.disc_contrast(image, radius_px=7.2, noise_units=True)
+    assert learned[centres[:, 0], centres[:, 1]].mean() > 1.5 * flat_disc[centres[:, 0], centres[:, 1]].mean()
+    for row, column in centres:
+        window = learned[row - 6:row + 7, column - 6:column + 7]
+        peak = np.unravel_index(np.argmax(window), window.shape)
+        assert np.hypot(peak[0] - 6, peak[1] - 6) <= 3.0
+    assert learned[240:].std() == pytest.approx(1.0, rel=0.3)
+
+
+def test_radial_template_without_enough_seeds_is_the_disc_response() -> None:
+    noise = np.random.default_rng(4).normal(size=(128, 128)).astype(np.float32)
+    np.testing.assert_array_equal(
+        filters.radial_template(noise, radius_px=6, template_radius_px=15, min_seeds=10_000),
+        filters.disc_contrast(noise, radius_px=6, noise_units=True))
+
+
 def test_noise_normalisation_gives_unit_sigma_on_white_noise() -> None:
     noise = np.random.default_rng(0).normal(5.0, 3.0, (256, 256)).astype(np.float32)
     normalised = filters.normalise_noise(noise)

@@ -79,6 +79,12 @@ def test_adaptive_threshold_keeps_a_single_population_whole() -> None:
     assert adaptive_merit_threshold(crowded) == 0.0
 
 
+def test_adaptive_threshold_keeps_two_close_components_of_one_population() -> None:
+    rng = np.random.default_rng(2)
+    skewed = np.concatenate([rng.lognormal(np.log(40), 0.05, 120), rng.lognormal(np.log(48), 0.04, 230)])
+    assert adaptive_merit_threshold(skewed) == 0.0
+
+
 def test_suppress_close_keeps_the_best_of_each_group() -> None:
     points = np.array([[0, 0], [0, 3], [10, 10], [0, 8]], float)
     assert suppress_close(points, 5.0).tolist() == [0, 2, 3]
