@@ -117,10 +117,10 @@ def _strongest_peaks(response: np.ndarray, radius_px: float, min_value: float, m
                      count: int) -> np.ndarray:
     """(row, column) of the ``count`` highest local maxima (within ``radius_px``) above
     ``min_value`` and at least ``margin_px`` from the edge."""
-    peak = (response >= cv2.dilate(response, _disc(radius_px))) & (response > min_value)
-    peak[:margin_px] = peak[-margin_px:] = False
-    peak[:, :margin_px] = peak[:, -margin_px:] = False
-    rows, columns = np.nonzero(peak)
+    peak = local_maxima(more_than(response, min_value), radius_px) > 0
+    inside = np.zeros_like(peak)
+    inside[margin_px:peak.shape[0] - margin_px, margin_px:peak.shape[1] - margin_px] = True
+    rows, columns = np.nonzero(peak & inside)
     strongest = np.argsort(-response[rows, columns], kind="stable")[:count]
     return np.column_stack([rows[strongest], columns[strongest]])
 
@@ -131,12 +131,11 @@ def _radial_kernel(mean_patch: np.ndarray, radius_px: float) -> np.ndarray:
     half = mean_patch.shape[0] // 2
     grid = np.arange(-half, half + 1)
     distance = np.hypot(*np.meshgrid(grid, grid, indexing="ij"))
-    ring = np.round(distance).astype(int).ravel()
-    profile = np.bincount(ring, mean_patch.ravel()) / np.maximum(np.bincount(ring), 1)
+    ring = np.round(distance).astype(int)
+    profile = np.bincount(ring.ravel(), mean_patch.ravel()) / np.maximum(np.bincount(ring.ravel()), 1)
     window = np.where(distance <= radius_px, 0.5 + 0.5 * np.cos(np.pi * distance / (radius_px + 1)), 0.0)
-    values = profile[np.round(distance).astype(int)]
+    values = profile[ring]
     kernel = (values - (values * window).sum() / window.sum()) * window
-    kernel -= kernel.sum() * window / window.sum()
     return (kernel / np.linalg.norm(kernel)).astype(np.float32)
 
 
