@@ -31,19 +31,19 @@ def test_disc_contrast_peaks_on_a_dark_disc_of_the_particle_size() -> None:
     assert abs(float(filters.disc_kernel(8).sum())) < 1e-6
 
 
-def _rings_on_noise(amplitude: float) -> tuple[np.ndarray, np.ndarray]:
-    """Bright hollow shells (radii 4 to 9 px, like apoferritin) on white noise of sigma 1."""
+def _rings_on_noise() -> tuple[np.ndarray, np.ndarray]:
+    """Bright hollow shells (radii 4 to 9 px, like apoferritin, contrast 1) on white noise of sigma 1."""
     rng = np.random.default_rng(3)
     centres = np.array([(r, c) for r in range(30, 230, 40) for c in range(30, 230, 40)])
     yy, xx = np.mgrid[:260, :260]
     image = rng.normal(size=(260, 260)).astype(np.float32)
     for row, column in centres:
-        image[np.abs(np.hypot(yy - row, xx - column) - 6.5) <= 2.5] += amplitude
+        image[np.abs(np.hypot(yy - row, xx - column) - 6.5) <= 2.5] += 1.0
     return image, centres
 
 
 def test_radial_template_learns_the_particle_profile_and_beats_a_flat_disc() -> None:
-    image, centres = _rings_on_noise(amplitude=1.0)
+    image, centres = _rings_on_noise()
     learned = filters.radial_template(image, radius_px=7.2, template_radius_px=22.5)
     flat_disc = filters.disc_contrast(image, radius_px=7.2, noise_units=True)
     assert learned[centres[:, 0], centres[:, 1]].mean() > 1.5 * flat_disc[centres[:, 0], centres[:, 1]].mean()
