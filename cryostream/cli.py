@@ -482,10 +482,11 @@ def tune(
                        ] = None,
 ) -> None:
     """Tune the picker on a few labelled micrographs: a seeded random search around the starting
-    configuration's numeric parameters (every pipeline step parameter, working_diameter_px,
-    low/high_percentile, min_distance_diameters, min_figure_of_merit), maximising pooled F1
-    (distance paradigm, matches within 0.5 x diameter). Diameters are in Å; truth coordinates in
-    pixels of the original micrographs."""
+    configuration's numeric parameters (every pipeline step parameter, the diameter the picker
+    works at, working_diameter_px, low/high_percentile, min_distance_diameters,
+    min_figure_of_merit), maximising pooled F1 (distance paradigm, matches within 0.5 x the
+    diameter you give). Diameters are in Å; truth coordinates in pixels of the original
+    micrographs. Pick with --config and without --diameter, which would replace the tuned one."""
     from .tune import changed_values
     from .tune import tune as run_tune
 

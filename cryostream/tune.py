@@ -6,7 +6,10 @@ preset has:
 
 - every numeric parameter of every pipeline step (nested pipelines included; lists such as a
   Laplacian kernel and true/false switches are left alone);
-- the top-level parameters in :data:`TOP_LEVEL_PARAMETERS`.
+- the top-level parameters in :data:`TOP_LEVEL_PARAMETERS`, including ``diameter_angstrom``: the
+  size the picker works at. Labels are often drawn at the particle's longest dimension or its box,
+  larger than what the picker sees in crowded or low-contrast micrographs; matches are always
+  counted within 0.5 x the starting (the user's) diameter, so the score keeps its meaning.
 
 Each range is fixed around the starting value v: uniform in [(1 - SPAN) v, (1 + SPAN) v]; a zero
 in [-SPAN, SPAN]; ``high_percentile`` by its distance to 100 (so 98 -> 97..99);
@@ -45,8 +48,8 @@ from .picker import pick_micrograph
 SPAN = 0.5
 CHANGE_PROBABILITY = 0.3
 ROUND_TRIALS = 4
-TOP_LEVEL_PARAMETERS = ("working_diameter_px", "low_percentile", "high_percentile",
-                        "min_distance_diameters", "min_figure_of_merit")
+TOP_LEVEL_PARAMETERS = ("diameter_angstrom", "working_diameter_px", "low_percentile",
+                        "high_percentile", "min_distance_diameters", "min_figure_of_merit")
 PERCENTILE_BOUNDS = (0.0, 100.0)
 
 ParameterPath = tuple[str | int, ...]
@@ -201,8 +204,10 @@ def load_labelled(folder: str | Path) -> tuple[tuple[Path, ...], list[np.ndarray
 
 
 def evaluate_config(config: PickerConfig, images: Sequence[Path], truth: Sequence[np.ndarray],
-                    index: int = 0) -> Trial:
-    """Pick every micrograph with ``config`` and pool the distance-paradigm counts.
+                    index: int = 0, match_diameter_angstrom: float | None = None) -> Trial:
+    """Pick every micrograph with ``config`` and pool the distance-paradigm counts, matching within
+    0.5 x ``match_diameter_angstrom`` (default: the configuration's diameter). Tuning keeps the
+    user's diameter as the match radius while it varies the diameter the picker works at.
 
     Bad input raises :class:`BadInputError`; a configuration the picker cannot run becomes a
     trial with an error (it loses to every scored one)."""
@@ -214,8 +219,10 @@ def evaluate_config(config: PickerConfig, images: Sequence[Path], truth: Sequenc
                 micrograph = read_micrograph(path, config.pixel_size_angstrom)
             picks = pick_micrograph(micrograph, config)
             merits.append(picks.figure_of_merit)
+            match_diameter_px = (picks.diameter_px if match_diameter_angstrom is None
+                                 else match_diameter_angstrom / picks.pixel_size_angstrom)
             total = total + score_distance(np.column_stack([picks.x, picks.y]), xy,
-                                           MATCH_RADIUS_DIAMETERS * picks.diameter_px)
+                                           MATCH_RADIUS_DIAMETERS * match_diameter_px)
     except BadInputError:
         raise
     except (ValueError, cv2.error) as error:
@@ -245,7 +252,8 @@ def tune(config: PickerConfig, folder: str | Path, trials: int = 30, seed: int =
             batch = sample_configs(best_trial(done).config, parameters, count, rng)
             if not batch:
                 break
-            futures = [pool.submit(evaluate_config, candidate, images, truth, len(done) + offset)
+            futures = [pool.submit(evaluate_config, candidate, images, truth, len(done) + offset,
+                                   config.diameter_angstrom)
                        for offset, candidate in enumerate(batch)]
             done += [future.result() for future in futures]
     return TuneResult(done, parameters, time.perf_counter() - started)
