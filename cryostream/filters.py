@@ -24,6 +24,7 @@ from .convert import to_uint8
 
 LAPLACIAN_8_NEIGHBOUR = ((1, 1, 1), (1, -8, 1), (1, 1, 1))
 MAD_TO_SIGMA = 1.4826
+ROBUST_SAMPLE = 100_000  # pixels: a regular subsample this large pins a median to ~0.3 %
 
 
 def less_than(image: np.ndarray, threshold: float) -> np.ndarray:
@@ -161,9 +162,9 @@ def normalise_noise(image: np.ndarray) -> np.ndarray:
     """Subtract the median and divide by the pixel noise sigma, estimated from differences of
     neighbouring pixels (robust to how crowded the micrograph is, unlike the image's own spread)."""
     image = np.asarray(image, dtype=np.float32)
-    differences = np.diff(image[:, ::1], axis=1).ravel()
+    differences = _subsample(np.diff(image, axis=1))
     sigma = MAD_TO_SIGMA * float(np.median(np.abs(differences - np.median(differences)))) / np.sqrt(2)
-    return (image - float(np.median(image))) / (sigma if sigma > 0 else 1.0)
+    return (image - float(np.median(_subsample(image)))) / (sigma if sigma > 0 else 1.0)
 
 
 def flatten(image: np.ndarray, sigma_px: float) -> np.ndarray:
@@ -335,8 +336,13 @@ def validate_pipeline(steps: Sequence[Mapping[str, Any]]) -> None:
             resolve_step(step, 1.0)
 
 
+def _subsample(image: np.ndarray) -> np.ndarray:
+    """A regular subsample of about ``ROBUST_SAMPLE`` pixels, for medians."""
+    return image.ravel()[:: max(1, image.size // ROBUST_SAMPLE)]
+
+
 def _robust_centre_sigma(image: np.ndarray) -> tuple[float, float]:
-    sample = image.ravel()[:: max(1, image.size // 250_000)]
+    sample = _subsample(image)
     centre = float(np.median(sample))
     sigma = MAD_TO_SIGMA * float(np.median(np.abs(sample - centre)))
     if sigma <= 0:
