@@ -47,8 +47,8 @@ class PickerConfig:
 
     diameter_angstrom: particle diameter in Å.
     pixel_size_angstrom: overrides the micrograph header's pixel size (Å/px); None uses the header.
-    working_diameter_px: the micrograph is binned so the particle is about this many pixels across
-        (0 disables binning).
+    working_diameter_px: the micrograph is binned by the whole factor that makes the particle
+        closest to this many pixels across (0 disables binning).
     low_percentile, high_percentile: percentile clip of the 8-bit conversion.
     pipeline: the filter steps (see cryostream.filters).
     cluster_method: kmeans, gmm, dbscan, meanshift or hdbscan.
@@ -58,6 +58,9 @@ class PickerConfig:
     min_figure_of_merit: picks scoring below this are dropped (None keeps all). The default
         pipeline's figure of merit is a signal-to-noise ratio (particle-scale contrast over the
         pixel noise), and 4 sits above the strongest noise peaks of an empty micrograph.
+    crowded_diameter_fraction: the picker also picks at this fraction of the diameter and keeps
+        those picks when they find many more particles at the same centres (a micrograph crowded
+        with particles smaller than the given diameter); 0 disables.
     adaptive_threshold: also drop, per micrograph, the picks that a two-component Gaussian mixture
         of log figures of merit assigns to the background population.
     """
@@ -72,6 +75,7 @@ class PickerConfig:
     n_clusters: int | str = AUTO
     min_distance_diameters: float = 0.5
     edge_diameters: float = 0.5
+    crowded_diameter_fraction: float = 0.7
     min_figure_of_merit: float | None = DEFAULT_MIN_SNR
     adaptive_threshold: bool = True
 
@@ -106,14 +110,15 @@ class PickerConfig:
 
 
 NUMBER_FIELDS = ("diameter_angstrom", "pixel_size_angstrom", "working_diameter_px", "low_percentile",
-                 "high_percentile", "min_distance_diameters", "edge_diameters", "min_figure_of_merit")
+                 "high_percentile", "min_distance_diameters", "edge_diameters",
+                 "crowded_diameter_fraction", "min_figure_of_merit")
 OPTIONAL_FIELDS = ("pixel_size_angstrom", "min_figure_of_merit")
 
 PRESETS: dict[str, PickerConfig] = {
     "default": PickerConfig(),
     "seed": PickerConfig(working_diameter_px=0.0, low_percentile=0.0, high_percentile=100.0,
                          pipeline=_copy(SEED_PIPELINE), n_clusters=100, adaptive_threshold=False,
-                         min_figure_of_merit=None),
+                         min_figure_of_merit=None, crowded_diameter_fraction=0.0),
 }
 
 

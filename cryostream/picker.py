@@ -2,7 +2,8 @@
 
 bin to the working pixel size -> 8-bit -> filter pipeline -> coordinates of surviving pixels ->
 cluster -> centres -> drop edge picks, merge close picks, threshold the figure of merit -> Picks
-in the original micrograph's pixel frame.
+in the original micrograph's pixel frame. The same runs at a smaller size too, whose picks are
+kept when the micrograph is crowded with particles smaller than the given diameter.
 """
 
 from __future__ import annotations
@@ -11,16 +12,29 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
+from scipy import ndimage
 from scipy.spatial import cKDTree
 
 from .cluster import Clusters, cluster_points, points_from_image
 from .config import PickerConfig
-from .convert import bin_factor_for, bin_image, to_uint8
+from .convert import bin_blocks, bin_factor_for, to_uint8
 from .filters import apply_pipeline
 from .io import BadInputError, Micrograph
 
 BIC_MARGIN = 10.0  # "very strong" evidence for two populations on Kass & Raftery's scale
 MAX_BACKGROUND_RATIO = 0.75  # a background population scores well below the particles, not 10 % less
+# When the smaller size's picks replace the given size's (see resolves_crowding):
+NEW_PICK_DIAMETERS = 0.5  # the picks it adds (over half a diameter from every other pick)
+MIN_NEW_FRACTION = 0.3  # number at least 30 % of the given size's picks,
+SAME_CENTRE_DIAMETERS = 0.15  # it re-finds (within 0.15 diameters)
+MIN_REFOUND_FRACTION = 0.2  # at least a fifth of the given size's picks (real data: 0.5-0.9;
+#                             a size that splits hollow particles into walls: < 0.1),
+MIN_NEW_MERIT_RATIO = 0.7  # and the new picks score like the re-found ones (crowded real data:
+#                            0.8-0.9; noise from the finer binning: 0.55)
+MIN_PICKS_TO_COMPARE = 5
+MIN_TRIAL_DIAMETERS = 8.0  # the smaller size is tried on the central quarter, at least this wide,
+TRIAL_LENIENCY = 0.5  # with half the fractions above, so the trial rarely skips a crowded one
+CROWDED_MIN_WORKING_RATIO = 0.8  # the smaller size is binned to at least 0.8 x working_diameter_px
 
 
 @dataclass(frozen=True)
@@ -48,32 +62,119 @@ def resolve_pixel_size(micrograph: Micrograph, config: PickerConfig) -> float:
     return float(pixel_size)
 
 
-def working_image(micrograph: Micrograph, config: PickerConfig) -> tuple[np.ndarray, float]:
-    """The binned 8-bit image the filters run on, and the binning factor used."""
-    diameter_px = config.diameter_angstrom / resolve_pixel_size(micrograph, config)
-    factor = (bin_factor_for(diameter_px, config.working_diameter_px)
-              if config.working_diameter_px > 0 else 1.0)
-    binned = bin_image(micrograph.data, factor)
-    return to_uint8(binned, config.low_percentile, config.high_percentile), factor
+def working_image(micrograph: Micrograph, config: PickerConfig) -> tuple[np.ndarray, int]:
+    """The binned 8-bit image the filters run on at the configured diameter, and the whole
+    binning factor used."""
+    factor = _bin_factor(config.diameter_angstrom / resolve_pixel_size(micrograph, config),
+                         config.working_diameter_px)
+    return _converted(micrograph, config, factor), factor
+
+
+def _bin_factor(diameter_px: float, working_diameter_px: float, at_least: bool = False) -> int:
+    """See :func:`bin_factor_for`; 1 when ``working_diameter_px`` is 0 (binning off)."""
+    return (bin_factor_for(diameter_px, working_diameter_px, at_least)
+            if working_diameter_px > 0 else 1)
+
+
+def _converted(micrograph: Micrograph, config: PickerConfig, factor: int) -> np.ndarray:
+    return to_uint8(bin_blocks(micrograph.data, factor), config.low_percentile,
+                    config.high_percentile)
 
 
 def pick_micrograph(micrograph: Micrograph, config: PickerConfig) -> Picks:
     """Pick particles in one micrograph (pure: no files, no global state)."""
     pixel_size = resolve_pixel_size(micrograph, config)
     diameter_px = config.diameter_angstrom / pixel_size
-    image, _ = working_image(micrograph, config)
-    scale = np.array(micrograph.shape, float) / np.array(image.shape, float)
-    working_diameter = diameter_px / float(scale.mean())
+    edge_px = config.edge_diameters * diameter_px
+    centres, merit = pick_at_size(micrograph, config, diameter_px, edge_px,
+                                  _bin_factor(diameter_px, config.working_diameter_px))
+    if config.crowded_diameter_fraction > 0:
+        centres, merit = _unless_crowded(micrograph, config, diameter_px, edge_px, centres, merit)
+    return Picks(x=centres[:, 1], y=centres[:, 0], figure_of_merit=merit,
+                 diameter_px=diameter_px, pixel_size_angstrom=pixel_size,
+                 micrograph_shape=micrograph.shape, micrograph=micrograph.path)
+
+
+def _unless_crowded(micrograph: Micrograph, config: PickerConfig, diameter_px: float,
+                    edge_px: float, centres: np.ndarray,
+                    merit: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """``centres`` and ``merit``, or the picks made at ``crowded_diameter_fraction`` of the
+    diameter (binned no coarser than ``CROWDED_MIN_WORKING_RATIO`` x ``working_diameter_px``)
+    when :func:`resolves_crowding` says so. The smaller size is tried on the central quarter
+    first and run on the whole micrograph only when it passes there, so an uncrowded micrograph
+    pays a quarter of its cost."""
+    crowded_px = config.crowded_diameter_fraction * diameter_px
+    factor = _bin_factor(crowded_px, CROWDED_MIN_WORKING_RATIO * config.working_diameter_px,
+                         at_least=True)
+    centre, offset = _central_part(micrograph, diameter_px)
+    inside = np.all((centres >= offset + edge_px)
+                    & (centres <= offset + np.array(centre.shape) - 1 - edge_px), axis=1)
+    if not resolves_crowding(centres[inside] - offset,
+                             *pick_at_size(centre, config, crowded_px, edge_px, factor),
+                             diameter_px, trial=True):
+        return centres, merit
+    crowded_centres, crowded_merit = pick_at_size(micrograph, config, crowded_px, edge_px,
+                                                  factor)
+    if resolves_crowding(centres, crowded_centres, crowded_merit, diameter_px):
+        return crowded_centres, crowded_merit
+    return centres, merit
+
+
+def _central_part(micrograph: Micrograph, diameter_px: float) -> tuple[Micrograph, np.ndarray]:
+    """The central quarter of the micrograph (half of each side, at least
+    ``MIN_TRIAL_DIAMETERS`` diameters across) and its (row, col) offset: where the smaller size
+    is tried before it is run on the whole micrograph."""
+    side = np.maximum(np.array(micrograph.shape) // 2,
+                      int(np.ceil(MIN_TRIAL_DIAMETERS * diameter_px)))
+    side = np.minimum(side, micrograph.shape)
+    start = (np.array(micrograph.shape) - side) // 2
+    data = micrograph.data[start[0]:start[0] + side[0], start[1]:start[1] + side[1]]
+    return Micrograph(data, micrograph.pixel_size_angstrom, micrograph.path), start
+
+
+def pick_at_size(micrograph: Micrograph, config: PickerConfig, diameter_px: float,
+                 edge_px: float, factor: int) -> tuple[np.ndarray, np.ndarray]:
+    """Bin by ``factor``, convert, filter, cluster and clean for particles ``diameter_px``
+    across, dropping picks within ``edge_px`` of the edge (both in original pixels): the kept
+    centres (row, col, original pixels) and their figures of merit, best first."""
+    image = _converted(micrograph, config, factor)
+    working_diameter = diameter_px / factor
     filtered = apply_pipeline(image, config.pipeline, working_diameter)
     points = points_from_image(filtered)
     clusters = cluster_points(points, config.cluster_method, config.n_clusters,
                               diameter_px=working_diameter, shape=image.shape)
     merit = figure_of_merit(filtered, points, clusters, working_diameter)
-    keep = _clean(clusters.centres, merit, image.shape, working_diameter, config)
-    centres = (clusters.centres[keep] + 0.5) * scale - 0.5
-    return Picks(x=centres[:, 1], y=centres[:, 0], figure_of_merit=merit[keep],
-                 diameter_px=diameter_px, pixel_size_angstrom=pixel_size,
-                 micrograph_shape=micrograph.shape, micrograph=micrograph.path)
+    centres = (clusters.centres.reshape(-1, 2) + 0.5) * factor - 0.5
+    keep = _clean(centres, merit, micrograph.shape, diameter_px, edge_px, config)
+    return centres[keep], merit[keep]
+
+
+def resolves_crowding(centres: np.ndarray, crowded_centres: np.ndarray,
+                      crowded_merit: np.ndarray, diameter_px: float, trial: bool = False) -> bool:
+    """Whether the picks made at a smaller size should replace ``centres``, made at
+    ``diameter_px`` (all in the same pixels).
+
+    Yes when the smaller size adds many particles away from every given-size pick, re-finds the
+    same centres where both find one, and the particles it adds score like those it re-finds:
+    the micrograph is crowded with particles smaller than the given diameter (labels and boxes
+    are often drawn at the longest dimension), which the given size merges. A smaller size that
+    splits particles into parts (the walls of a hollow shell) adds picks next to the centres,
+    not away from them, and moves the centres; one that picks up noise (from its finer binning)
+    adds weak picks. The thresholds are the constants above; a ``trial`` on part of the
+    micrograph, which only decides whether running the smaller size on all of it is worth the
+    time, halves the two fractions and needs only one pick."""
+    leniency = TRIAL_LENIENCY if trial else 1.0
+    if len(centres) < (1 if trial else MIN_PICKS_TO_COMPARE) or len(crowded_centres) == 0:
+        return False
+    to_given, _ = cKDTree(centres).query(crowded_centres)
+    new = to_given > NEW_PICK_DIAMETERS * diameter_px
+    to_crowded, _ = cKDTree(crowded_centres).query(centres)
+    same = SAME_CENTRE_DIAMETERS * diameter_px
+    if (new.sum() < leniency * MIN_NEW_FRACTION * len(centres)
+            or np.mean(to_crowded < same) < leniency * MIN_REFOUND_FRACTION):
+        return False
+    return bool(np.median(crowded_merit[new])
+                >= MIN_NEW_MERIT_RATIO * np.median(crowded_merit[to_given < same]))
 
 
 def figure_of_merit(filtered: np.ndarray, points: np.ndarray, clusters: Clusters,
@@ -85,18 +186,15 @@ def figure_of_merit(filtered: np.ndarray, points: np.ndarray, clusters: Clusters
     if len(clusters) == 0:
         return np.empty(0)
     values = np.abs(filtered[points[:, 0].astype(int), points[:, 1].astype(int)])
-    member = clusters.labels >= 0
-    peaks = np.zeros(len(clusters))
-    np.maximum.at(peaks, clusters.labels[member], values[member])
+    peaks = np.nan_to_num(ndimage.maximum(values, clusters.labels, np.arange(len(clusters))))
     fill = np.minimum(clusters.sizes / (np.pi * (diameter_px / 4.0) ** 2), 1.0)
     return peaks * fill
 
 
 def _clean(centres: np.ndarray, merit: np.ndarray, shape: tuple[int, int], diameter_px: float,
-           config: PickerConfig) -> np.ndarray:
-    """Indices of the picks that survive the edge, threshold and minimum-distance rules,
-    best figure of merit first."""
-    margin = config.edge_diameters * diameter_px
+           margin: float, config: PickerConfig) -> np.ndarray:
+    """Indices of the picks that survive the edge (``margin``), threshold and minimum-distance
+    rules, best figure of merit first (all lengths in the pixels of ``centres``)."""
     inside = ((centres[:, 0] >= margin) & (centres[:, 0] <= shape[0] - 1 - margin)
               & (centres[:, 1] >= margin) & (centres[:, 1] <= shape[1] - 1 - margin))
     threshold = adaptive_merit_threshold(merit[inside]) if config.adaptive_threshold else 0.0

@@ -1,7 +1,8 @@
 import numpy as np
 import pytest
 
-from cryostream.convert import bin_factor_for, bin_image, to_uint8
+from cryostream import filters
+from cryostream.convert import bin_blocks, bin_factor_for, bin_image, to_uint8
 
 
 def test_to_uint8_clips_percentiles_and_spans_full_range() -> None:
@@ -17,9 +18,31 @@ def test_to_uint8_rejects_bad_percentiles() -> None:
         to_uint8(np.ones((4, 4)), 50, 10)
 
 
-def test_binning_averages_areas_and_never_upsamples() -> None:
+def test_binning_averages_whole_blocks_and_never_upsamples() -> None:
+    image = np.arange(20, dtype=np.float32).reshape(5, 4)
+    assert bin_blocks(image, 2).tolist() == [[2.5, 4.5], [10.5, 12.5]]  # the odd last row is left out
+    assert bin_blocks(image, 1).shape == (5, 4)
+    assert bin_factor_for(140, 20) == 7 and bin_factor_for(150, 19) == 8
+    assert bin_factor_for(10, 20) == 1 and bin_factor_for(105, 16, at_least=True) == 6
+
+
+def test_whole_block_binning_keeps_noise_units_honest() -> None:
+    """Binned white noise, normalised by its pixel noise: a particle-sized filter's response has
+    sigma 1 after whole-block binning, so an SNR floor means what it says. A fractional factor
+    shares pixels between neighbours and inflates it (why the picker bins by whole factors)."""
+    noise = np.random.default_rng(0).normal(size=(1200, 1200)).astype(np.float32)
+
+    def response_sigma(binned: np.ndarray) -> float:
+        response = filters.disc_contrast(filters.normalise_noise(binned), 6.4, noise_units=True)
+        return float(response[20:-20, 20:-20].std())
+
+    assert response_sigma(bin_blocks(noise, 2)) == pytest.approx(1.0, abs=0.05)
+    assert response_sigma(bin_blocks(noise, 3)) == pytest.approx(1.0, abs=0.05)
+    assert response_sigma(bin_image(noise, 1.75)) > 1.2
+
+
+def test_display_binning_takes_any_factor() -> None:
     image = np.arange(16, dtype=np.float32).reshape(4, 4)
-    binned = bin_image(image, 2.0)
-    assert binned.tolist() == [[2.5, 4.5], [10.5, 12.5]]
+    assert bin_image(image, 2.0).tolist() == [[2.5, 4.5], [10.5, 12.5]]
     assert bin_image(image, 0.5).shape == (4, 4)
-    assert bin_factor_for(150, 20) == 7.5 and bin_factor_for(10, 20) == 1.0
+    assert bin_image(np.ones((10, 10)), 2.5).shape == (4, 4)

@@ -7,7 +7,7 @@ from conftest import bench_set
 from cryostream.config import preset
 from cryostream.io import BadInputError, Micrograph, read_micrograph
 from cryostream.metrics import Counts, score_distance
-from cryostream.picker import adaptive_merit_threshold, pick_micrograph, suppress_close
+from cryostream.picker import adaptive_merit_threshold, pick_micrograph, resolves_crowding, suppress_close
 from cryostream.star import read_coordinates
 from cryostream.synthetic import SyntheticMicrograph, synthetic_micrograph
 
@@ -39,6 +39,55 @@ def test_empty_micrograph_gives_few_picks() -> None:
     empty = synthetic_micrograph((1024, 1024), n_particles=0, diameter_px=40, seed=5)
     picks = pick_micrograph(_micrograph(empty, 1.5), preset("default", diameter_angstrom=60))
     assert len(picks) <= 10
+
+
+def _recall(picks, xy: np.ndarray, radius_px: float) -> float:
+    return score_distance(np.column_stack([picks.x, picks.y]), xy, radius_px).recall
+
+
+def test_a_crowded_micrograph_is_picked_even_with_an_overstated_diameter() -> None:
+    """700 particles of 26 px packed into 1024 x 1024, picked as 40 px: the given size merges
+    neighbours; the smaller size resolves them and is taken."""
+    crowded = synthetic_micrograph((1024, 1024), n_particles=700, diameter_px=26, snr=0.5, seed=1)
+    truth = np.column_stack([crowded.x, crowded.y])
+    config = preset("default", diameter_angstrom=40.0)
+    micrograph = _micrograph(crowded, 1.0)
+    assert _recall(pick_micrograph(micrograph, config), truth, 13) >= 0.95
+    without = preset("default", diameter_angstrom=40.0, crowded_diameter_fraction=0.0)
+    assert _recall(pick_micrograph(micrograph, without), truth, 13) < 0.85
+
+
+def test_hollow_particles_are_not_split_by_the_smaller_size() -> None:
+    """Dark hollow shells (apoferritin-like) at the right diameter: the smaller size picks their
+    walls, which moves the centres and adds no particle, so the given size's picks stay."""
+    rng = np.random.default_rng(3)
+    image = rng.normal(size=(1024, 1024)).astype(np.float32)
+    centres = np.array([(row, col) for row in range(60, 1000, 90) for col in range(60, 1000, 90)])
+    yy, xx = np.mgrid[:1024, :1024]
+    for row, col in centres:
+        image[np.abs(np.hypot(yy - row, xx - col) - 26) <= 10] -= 0.6
+    micrograph = Micrograph(image, 1.0, Path("shells.mrc"))
+    picks = pick_micrograph(micrograph, preset("default", diameter_angstrom=72.0))
+    assert len(picks) == len(centres)
+    assert _recall(picks, centres[:, ::-1].astype(float), 36) == 1.0
+
+
+def test_resolves_crowding_needs_many_new_strong_picks_at_the_same_centres() -> None:
+    given = np.array([(row, col) for row in range(50, 500, 100) for col in range(50, 500, 100)],
+                     float)
+    between = given + 50.0
+    strong, weak = np.full(len(given), 10.0), np.full(len(between), 5.0)
+    assert resolves_crowding(given, np.vstack([given, between]),
+                             np.concatenate([strong, strong]), diameter_px=60)
+    assert not resolves_crowding(given, np.vstack([given, between]),
+                                 np.concatenate([strong, weak]), diameter_px=60)
+    assert not resolves_crowding(given, np.vstack([given + 20.0, between]),
+                                 np.concatenate([strong, strong]), diameter_px=60)
+    assert not resolves_crowding(given, np.vstack([given, given[:5] + 25.0]),
+                                 np.concatenate([strong, strong[:5]]), diameter_px=60)
+    few_new, merit = np.vstack([given, between[:5]]), np.full(30, 10.0)
+    assert not resolves_crowding(given, few_new, merit, diameter_px=60)
+    assert resolves_crowding(given, few_new, merit, diameter_px=60, trial=True)
 
 
 def test_picks_respect_minimum_distance_and_edges(synthetic: SyntheticMicrograph) -> None:
