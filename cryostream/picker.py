@@ -29,8 +29,10 @@ MIN_NEW_FRACTION = 0.3  # number at least 30 % of the given size's picks,
 SAME_CENTRE_DIAMETERS = 0.15  # it re-finds (within 0.15 diameters)
 MIN_REFOUND_FRACTION = 0.2  # at least a fifth of the given size's picks (real data: 0.5-0.9;
 #                             a size that splits hollow particles into walls: < 0.1),
-MIN_NEW_MERIT_RATIO = 0.7  # and the new picks score like the re-found ones (crowded real data:
-#                            0.8-0.9; noise from the finer binning: 0.55)
+MAX_NEW_DISTANCE_DIAMETERS = 1.5  # the new picks lie among the given ones (median distance to
+#                                   the nearest: crowded 0.8-1.1 D; noise on a sparse one: 2.5-5)
+MIN_NEW_MERIT_RATIO = 0.7  # and score like the re-found ones (crowded real data: 0.8-0.9; noise
+#                            from the finer binning: 0.55)
 MIN_PICKS_TO_COMPARE = 5
 MIN_TRIAL_DIAMETERS = 8.0  # the smaller size is tried on the central quarter, at least this wide,
 TRIAL_LENIENCY = 0.5  # with half the fractions above, so the trial rarely skips a crowded one
@@ -154,8 +156,9 @@ def resolves_crowding(centres: np.ndarray, crowded_centres: np.ndarray,
     """Whether the picks made at a smaller size should replace ``centres``, made at
     ``diameter_px`` (all in the same pixels).
 
-    Yes when the smaller size adds many particles away from every given-size pick, re-finds the
-    same centres where both find one, and the particles it adds score like those it re-finds:
+    Yes when the smaller size adds many particles between the given-size picks (not on them,
+    not far from them), re-finds the same centres where both find one, and the particles it
+    adds score like those it re-finds:
     the micrograph is crowded with particles smaller than the given diameter (labels and boxes
     are often drawn at the longest dimension), which the given size merges. A smaller size that
     splits particles into parts (the walls of a hollow shell) adds picks next to the centres,
@@ -171,7 +174,8 @@ def resolves_crowding(centres: np.ndarray, crowded_centres: np.ndarray,
     to_crowded, _ = cKDTree(crowded_centres).query(centres)
     same = SAME_CENTRE_DIAMETERS * diameter_px
     if (new.sum() < leniency * MIN_NEW_FRACTION * len(centres)
-            or np.mean(to_crowded < same) < leniency * MIN_REFOUND_FRACTION):
+            or np.mean(to_crowded < same) < leniency * MIN_REFOUND_FRACTION
+            or np.median(to_given[new]) > MAX_NEW_DISTANCE_DIAMETERS * diameter_px):
         return False
     return bool(np.median(crowded_merit[new])
                 >= MIN_NEW_MERIT_RATIO * np.median(crowded_merit[to_given < same]))

@@ -72,6 +72,18 @@ def test_hollow_particles_are_not_split_by_the_smaller_size() -> None:
     assert _recall(picks, centres[:, ::-1].astype(float), 36) == 1.0
 
 
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_a_sparse_noisy_micrograph_keeps_the_given_size(seed: int) -> None:
+    """20 faint particles: the smaller size's finer binning adds noise picks far from them."""
+    sparse = synthetic_micrograph((1024, 1024), n_particles=20, snr=0.2, seed=seed)
+    micrograph = _micrograph(sparse, sparse.pixel_size_angstrom)
+    config = preset("default", diameter_angstrom=sparse.diameter_angstrom)
+    with_smaller = pick_micrograph(micrograph, config)
+    without = pick_micrograph(micrograph, preset("default", diameter_angstrom=sparse.diameter_angstrom,
+                                                 crowded_diameter_fraction=0.0))
+    np.testing.assert_array_equal(with_smaller.x, without.x)
+
+
 def test_resolves_crowding_needs_many_new_strong_picks_at_the_same_centres() -> None:
     given = np.array([(row, col) for row in range(50, 500, 100) for col in range(50, 500, 100)],
                      float)
@@ -85,6 +97,9 @@ def test_resolves_crowding_needs_many_new_strong_picks_at_the_same_centres() -> 
                                  np.concatenate([strong, strong]), diameter_px=60)
     assert not resolves_crowding(given, np.vstack([given, given[:5] + 25.0]),
                                  np.concatenate([strong, strong[:5]]), diameter_px=60)
+    far_away = given + 1000.0  # strong new picks, but nowhere near the particles found
+    assert not resolves_crowding(given, np.vstack([given, far_away]),
+                                 np.concatenate([strong, strong]), diameter_px=60)
     few_new, merit = np.vstack([given, between[:5]]), np.full(30, 10.0)
     assert not resolves_crowding(given, few_new, merit, diameter_px=60)
     assert resolves_crowding(given, few_new, merit, diameter_px=60, trial=True)
