@@ -24,11 +24,12 @@ from .io import BadInputError, Micrograph
 BIC_MARGIN = 10.0  # "very strong" evidence for two populations on Kass & Raftery's scale
 MAX_BACKGROUND_RATIO = 0.75  # a background population scores well below the particles, not 10 % less
 # When the smaller size's picks replace the given size's (see resolves_crowding):
-NEW_PICK_DIAMETERS = 0.5  # the picks it adds (over half a diameter from every other pick)
+NEW_PICK_DIAMETERS = 0.5  # the picks it adds (over half a diameter from every given-size pick)
 MIN_NEW_FRACTION = 0.3  # number at least 30 % of the given size's picks,
 SAME_CENTRE_DIAMETERS = 0.15  # it re-finds (within 0.15 diameters)
-MIN_REFOUND_FRACTION = 0.2  # at least a fifth of the given size's picks (real data: 0.5-0.9;
-#                             a size that splits hollow particles into walls: < 0.1),
+MIN_REFOUND_FRACTION = 0.5  # most of the given size's picks (crowded real data 0.52-0.65, a
+#                             synthetic one 0.86; hollow particles split into walls: 0.02-0.15,
+#                             0.3-0.47 when the given diameter is already 20 % too small),
 MAX_NEW_DISTANCE_DIAMETERS = 1.5  # the new picks lie among the given ones (median distance to
 #                                   the nearest: crowded 0.8-1.1 D; noise on a sparse one: 2.5-5)
 MIN_NEW_MERIT_RATIO = 0.7  # and score like the re-found ones (crowded real data: 0.8-0.9; noise

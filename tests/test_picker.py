@@ -70,6 +70,11 @@ def test_hollow_particles_are_not_split_by_the_smaller_size() -> None:
     picks = pick_micrograph(micrograph, preset("default", diameter_angstrom=72.0))
     assert len(picks) == len(centres)
     assert _recall(picks, centres[:, ::-1].astype(float), 36) == 1.0
+    for understated in (61.0, 54.0):  # the given size already splits some: still not smaller
+        with_smaller = pick_micrograph(micrograph, preset("default", diameter_angstrom=understated))
+        without = pick_micrograph(micrograph, preset("default", diameter_angstrom=understated,
+                                                     crowded_diameter_fraction=0.0))
+        np.testing.assert_array_equal(with_smaller.x, without.x)
 
 
 @pytest.mark.parametrize("seed", [0, 1, 2])
@@ -97,6 +102,10 @@ def test_resolves_crowding_needs_many_new_strong_picks_at_the_same_centres() -> 
                                  np.concatenate([strong, strong]), diameter_px=60)
     assert not resolves_crowding(given, np.vstack([given, given[:5] + 25.0]),
                                  np.concatenate([strong, strong[:5]]), diameter_px=60)
+    most_moved = given.copy()
+    most_moved[:15] += 20.0  # only 10 of 25 centres re-found
+    assert not resolves_crowding(given, np.vstack([most_moved, between]),
+                                 np.concatenate([strong, strong]), diameter_px=60)
     far_away = given + 1000.0  # strong new picks, but nowhere near the particles found
     assert not resolves_crowding(given, np.vstack([given, far_away]),
                                  np.concatenate([strong, strong]), diameter_px=60)
