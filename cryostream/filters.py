@@ -20,7 +20,7 @@ import cv2
 import numpy as np
 from scipy import ndimage
 
-from .convert import to_uint8
+from .convert import regular_subsample, to_uint8
 
 LAPLACIAN_8_NEIGHBOUR = ((1, 1, 1), (1, -8, 1), (1, 1, 1))
 MAD_TO_SIGMA = 1.4826
@@ -162,9 +162,9 @@ def normalise_noise(image: np.ndarray) -> np.ndarray:
     """Subtract the median and divide by the pixel noise sigma, estimated from differences of
     neighbouring pixels (robust to how crowded the micrograph is, unlike the image's own spread)."""
     image = np.asarray(image, dtype=np.float32)
-    differences = _subsample(np.diff(image, axis=1))
+    differences = regular_subsample(np.diff(image, axis=1), ROBUST_SAMPLE)
     sigma = MAD_TO_SIGMA * float(np.median(np.abs(differences - np.median(differences)))) / np.sqrt(2)
-    return (image - float(np.median(_subsample(image)))) / (sigma if sigma > 0 else 1.0)
+    return (image - float(np.median(regular_subsample(image, ROBUST_SAMPLE)))) / (sigma if sigma > 0 else 1.0)
 
 
 def flatten(image: np.ndarray, sigma_px: float) -> np.ndarray:
@@ -336,13 +336,8 @@ def validate_pipeline(steps: Sequence[Mapping[str, Any]]) -> None:
             resolve_step(step, 1.0)
 
 
-def _subsample(image: np.ndarray) -> np.ndarray:
-    """A regular subsample of about ``ROBUST_SAMPLE`` pixels, for medians."""
-    return image.ravel()[:: max(1, image.size // ROBUST_SAMPLE)]
-
-
 def _robust_centre_sigma(image: np.ndarray) -> tuple[float, float]:
-    sample = _subsample(image)
+    sample = regular_subsample(image, ROBUST_SAMPLE)
     centre = float(np.median(sample))
     sigma = MAD_TO_SIGMA * float(np.median(np.abs(sample - centre)))
     if sigma <= 0:

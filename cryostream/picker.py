@@ -159,9 +159,9 @@ def resolves_crowding(centres: np.ndarray, crowded_centres: np.ndarray,
 
     Yes when the smaller size adds many particles between the given-size picks (not on them,
     not far from them), re-finds the same centres where both find one, and the particles it
-    adds score like those it re-finds:
-    the micrograph is crowded with particles smaller than the given diameter (labels and boxes
-    are often drawn at the longest dimension), which the given size merges. A smaller size that
+    adds score like those it re-finds: the micrograph is crowded with particles smaller than
+    the given diameter (labels and boxes are often drawn at the longest dimension), which the
+    given size merges. A smaller size that
     splits particles into parts (the walls of a hollow shell) adds picks next to the centres,
     not away from them, and moves the centres; one that picks up noise (from its finer binning)
     adds weak picks. The thresholds are the constants above; a ``trial`` on part of the
