@@ -48,7 +48,8 @@ app = typer.Typer(cls=CommandOrder,
                   "Coordinates are written in pixels of the original micrograph; diameters are in "
                   "Å, using the pixel size from the MRC header unless --pixel-size overrides it.",
                   no_args_is_help=True, rich_markup_mode=None)
-console = Console(stderr=True)
+# messages are never wrapped: a path in a log line or a one-line error stays whole and greppable
+console = Console(stderr=True, soft_wrap=True)
 
 DiameterOption = Annotated[float | None, typer.Option(
     "--diameter", "-d", help="Particle diameter in Å (converted to pixels with the pixel size).")]
@@ -108,7 +109,7 @@ def build_config(diameter: float | None, pixel_size: float | None, preset_name: 
 
 def fail(message: str, code: int = 2) -> None:
     """Print a one-line error and exit."""
-    console.print(f"[red]error:[/red] {message}", highlight=False, soft_wrap=True)
+    console.print(f"[red]error:[/red] {message}", highlight=False)
     raise typer.Exit(code)
 
 
