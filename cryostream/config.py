@@ -59,8 +59,8 @@ class PickerConfig:
         pipeline's figure of merit is a signal-to-noise ratio (particle-scale contrast over the
         pixel noise), and 4 sits above the strongest noise peaks of an empty micrograph.
     crowded_diameter_fraction: the picker also picks at this fraction of the diameter and keeps
-        those picks when they find many more particles at the same centres (a micrograph crowded
-        with particles smaller than the given diameter); 0 disables.
+        those picks when the micrograph is crowded with particles smaller than the given
+        diameter (see picker.resolves_crowding); 0 disables.
     adaptive_threshold: also drop, per micrograph, the picks that a two-component Gaussian mixture
         of log figures of merit assigns to the background population.
     """
