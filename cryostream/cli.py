@@ -19,7 +19,7 @@ from rich.table import Table
 from typer.core import TyperGroup
 
 from . import __version__
-from .bench import COMPARISONS, SetReport, bench_json, bench_set_report, find_sets
+from .bench.picking import COMPARISONS, SetReport, bench_json, bench_set_report, find_sets
 from .config import PRESETS, PickerConfig, dump_config, load_config, preset
 from .evaluation import PARADIGMS, Evaluation, evaluate_files
 from .executor import Executor, lost_task, pick_file
@@ -258,7 +258,7 @@ def demo(
 ) -> None:
     """Generate a synthetic acquisition (EPU-like tree of MRCs, 1.5 Å/px, 60 Å particles), pick it
     with the default preset and score the picks against the known positions."""
-    from .synthetic import write_acquisition
+    from .bench.synthetic import write_acquisition
 
     acquisition, out = folder / "acquisition", folder / "picks"
     write_acquisition(acquisition, micrographs, diameter_px=40.0, pixel_size_angstrom=1.5)
@@ -488,8 +488,8 @@ def tune(
     min_figure_of_merit), maximising pooled F1 (distance paradigm, matches within 0.5 x the
     diameter you give). Diameters are in Å; truth coordinates in pixels of the original
     micrographs. Pick with --config and without --diameter, which would replace the tuned one."""
-    from .tune import changed_values
-    from .tune import tune as run_tune
+    from .bench.tune import changed_values
+    from .bench.tune import tune as run_tune
 
     config = build_config(diameter, pixel_size, preset_name, config_file)
     try:
@@ -524,7 +524,7 @@ def bench_throughput(
     written on the client) with 1 and 2 workers on the local process pool and on a Dask
     LocalCluster, the 2/1 scaling ratio and each worker's memory. Coordinates are in pixels of
     the original micrographs; the particle diameter is 150 Å."""
-    from .throughput_bench import measurements_json, run_throughput_bench, scaling_ratio
+    from .bench.throughput import measurements_json, run_throughput_bench, scaling_ratio
 
     load_before = os.getloadavg()[0]
     with tempfile.TemporaryDirectory(prefix="cryostream-throughput-") as scratch:
@@ -697,7 +697,7 @@ def bench_latency(
     the file being complete to its STAR file existing."""
     from dataclasses import asdict
 
-    from .latency_bench import run_latency_bench
+    from .bench.latency import run_latency_bench
 
     result = run_latency_bench(micrographs, interval_seconds, quiet_seconds, polling, in_place,
                                workers)

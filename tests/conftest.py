@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from cryostream.synthetic import SyntheticMicrograph, synthetic_micrograph, write_mrc
+from cryostream.bench.synthetic import SyntheticMicrograph, synthetic_micrograph, write_mrc
 
 BENCH = Path(__file__).resolve().parents[2] / "shared" / "bench"
 

@@ -9,9 +9,9 @@ from pathlib import Path
 import starfile
 from typer.testing import CliRunner
 
+from cryostream.bench.synthetic import write_acquisition
 from cryostream.cli import app
 from cryostream.journal import Journal
-from cryostream.synthetic import write_acquisition
 
 runner = CliRunner()
 

@@ -16,10 +16,10 @@ pytest.importorskip("cryosparc.dataset", reason="cryosparc-tools (cryostream[cry
 
 from cryosparc.dataset import Dataset  # noqa: E402
 
+from cryostream.bench.synthetic import synthetic_micrograph, write_mrc  # noqa: E402
 from cryostream.config import preset  # noqa: E402
 from cryostream.io import read_micrograph  # noqa: E402
 from cryostream.picker import pick_micrograph  # noqa: E402
-from cryostream.synthetic import synthetic_micrograph, write_mrc  # noqa: E402
 from integrations.cryosparc.external_job import (  # noqa: E402
     PARTICLE_FIELDS,
     main,

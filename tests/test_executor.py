@@ -16,12 +16,12 @@ import numpy as np
 import pytest
 from distributed import Client, LocalCluster
 
+from cryostream.bench.synthetic import synthetic_micrograph, write_mrc
+from cryostream.bench.throughput import DIAMETER_ANGSTROM, write_bench_micrographs
 from cryostream.config import PickerConfig, preset
 from cryostream.executor import Executor, PickOutcome, lost_task, pick_file, task_key
 from cryostream.journal import Journal
 from cryostream.star import read_coordinates
-from cryostream.synthetic import synthetic_micrograph, write_mrc
-from cryostream.throughput_bench import DIAMETER_ANGSTROM, write_bench_micrographs
 
 CONFIG = preset("default", diameter_angstrom=60.0)
 

@@ -5,8 +5,8 @@ import mrcfile
 import numpy as np
 import pytest
 
+from cryostream.bench.synthetic import write_mrc
 from cryostream.io import BadInputError, UnsetPixelSizeWarning, read_micrograph
-from cryostream.synthetic import write_mrc
 
 
 @pytest.mark.parametrize("dtype", [np.int8, np.int16, np.float32, np.uint16, np.float16])

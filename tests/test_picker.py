@@ -4,12 +4,12 @@ import numpy as np
 import pytest
 from conftest import bench_set
 
+from cryostream.bench.synthetic import SyntheticMicrograph, synthetic_micrograph
 from cryostream.config import preset
 from cryostream.io import BadInputError, Micrograph, read_micrograph
 from cryostream.metrics import Counts, score_distance
 from cryostream.picker import adaptive_merit_threshold, pick_micrograph, resolves_crowding, suppress_close
 from cryostream.star import read_coordinates
-from cryostream.synthetic import SyntheticMicrograph, synthetic_micrograph
 
 
 def _micrograph(synthetic: SyntheticMicrograph, pixel_size: float | None = None) -> Micrograph:

@@ -11,6 +11,7 @@ import cv2
 import numpy as np
 import pytest
 
+from cryostream.bench.synthetic import SyntheticMicrograph
 from cryostream.config import preset
 from cryostream.metrics import score_distance
 from cryostream.outputs import provenance
@@ -25,7 +26,6 @@ from cryostream.preview import (
     overlay_counts,
 )
 from cryostream.star import write_star
-from cryostream.synthetic import SyntheticMicrograph
 
 CRYOSTREAM = shutil.which("cryostream") or "cryostream"
 

@@ -22,9 +22,9 @@ import pandas as pd
 import pytest
 import starfile
 
+from cryostream.bench.synthetic import synthetic_micrograph, write_mrc
 from cryostream.io import read_micrograph
 from cryostream.journal import Journal
-from cryostream.synthetic import synthetic_micrograph, write_mrc
 from integrations.relion.external_job import (
     ABORT_NOW,
     EXIT_ABORTED,

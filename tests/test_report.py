@@ -13,10 +13,10 @@ import cv2
 import numpy as np
 import pytest
 
+from cryostream.bench.synthetic import synthetic_micrograph, write_mrc
 from cryostream.io import BadInputError
 from cryostream.journal import Journal
 from cryostream.report import GALLERY_SIZE, write_report
-from cryostream.synthetic import synthetic_micrograph, write_mrc
 
 CRYOSTREAM = shutil.which("cryostream") or "cryostream"
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")

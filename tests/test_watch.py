@@ -25,13 +25,13 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from cryostream.bench.synthetic import synthetic_micrograph, write_acquisition, write_mrc
+from cryostream.bench.throughput import process_memory_mib
 from cryostream.config import preset
 from cryostream.journal import Journal, journal_path
 from cryostream.outputs import COMBINED_STAR, read_provenance
 from cryostream.picker import Picks
 from cryostream.star import coordinate_path, read_coordinates, write_atomically, write_star
-from cryostream.synthetic import synthetic_micrograph, write_acquisition, write_mrc
-from cryostream.throughput_bench import process_memory_mib
 from cryostream.watch import (
     LOCK_NAME,
     Selection,

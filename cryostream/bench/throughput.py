@@ -19,9 +19,9 @@ import cv2
 import numpy as np
 import psutil
 
-from .config import PickerConfig, preset
-from .executor import Executor, lost_task, pick_file
-from .outputs import OutputOptions, write_outputs
+from ..config import PickerConfig, preset
+from ..executor import Executor, lost_task, pick_file
+from ..outputs import OutputOptions, write_outputs
 from .synthetic import synthetic_micrograph, write_mrc
 
 SIDE_PX = 4096

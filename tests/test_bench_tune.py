@@ -9,9 +9,9 @@ from pathlib import Path
 
 import numpy as np
 
-from cryostream.bench import write_synthetic_set
+from cryostream.bench.picking import write_synthetic_set
+from cryostream.bench.tune import evaluate_config, load_labelled, sample_configs, search_space, with_values
 from cryostream.config import PickerConfig, load_config, preset
-from cryostream.tune import evaluate_config, load_labelled, sample_configs, search_space, with_values
 
 PIPELINE = [
     {"filter": "gaussian", "sigma_px": 2},

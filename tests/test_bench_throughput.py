@@ -9,9 +9,7 @@ from pathlib import Path
 import mrcfile
 import numpy as np
 
-from cryostream.config import preset
-from cryostream.star import read_coordinates
-from cryostream.throughput_bench import (
+from cryostream.bench.throughput import (
     DIAMETER_ANGSTROM,
     Measurement,
     measure,
@@ -20,6 +18,8 @@ from cryostream.throughput_bench import (
     scaling_ratio,
     write_bench_micrographs,
 )
+from cryostream.config import preset
+from cryostream.star import read_coordinates
 
 
 def test_bench_micrograph_is_a_4k_float32_mrc_reused_and_picked_on_both_executors(

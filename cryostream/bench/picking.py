@@ -32,14 +32,14 @@ import numpy as np
 import pandas as pd
 from threadpoolctl import threadpool_limits
 
-from .config import PickerConfig
-from .convert import to_uint8
-from .evaluation import coordinates_xy
-from .executor import pick_file
-from .io import MICROGRAPH_SUFFIXES, BadInputError, read_micrograph
-from .metrics import Counts, score_distance
-from .picker import Picks
-from .star import DEFAULT_SUFFIX, star_text, write_atomically, write_star
+from ..config import PickerConfig
+from ..convert import to_uint8
+from ..evaluation import coordinates_xy
+from ..executor import pick_file
+from ..io import MICROGRAPH_SUFFIXES, BadInputError, read_micrograph
+from ..metrics import Counts, score_distance
+from ..picker import Picks
+from ..star import DEFAULT_SUFFIX, star_text, write_atomically, write_star
 from .synthetic import synthetic_micrograph, write_mrc
 
 BENCH_PIXEL_SIZE_ANGSTROM = 1.0
@@ -339,7 +339,7 @@ def bench_json(reports: Sequence[SetReport], data: Path, config: PickerConfig) -
 def write_synthetic_set(folder: str | Path, n_micrographs: int = 2,
                         shape: tuple[int, int] = (512, 512), diameter_px: float = 32.0,
                         seed: int = 0) -> BenchSet:
-    """A small labelled set in the bench layout, from :mod:`cryostream.synthetic` (for tests and
+    """A small labelled set in the bench layout, from :mod:`cryostream.bench.synthetic` (for tests and
     trying the commands): 8-bit PNGs with dark particles, truth STARs and ``meta.json``."""
     folder = Path(folder)
     for index in range(n_micrographs):
@@ -352,5 +352,5 @@ def write_synthetic_set(folder: str | Path, n_micrographs: int = 2,
                       BENCH_PIXEL_SIZE_ANGSTROM, shape, image)
         write_star(truth, folder / "truth" / f"{image.stem}.star")
     write_atomically(folder / "meta.json", json.dumps({"particle_diameter_px": diameter_px,
-                                                       "source": "cryostream.synthetic"}))
+                                                       "source": "cryostream.bench.synthetic"}))
     return load_set(folder)

@@ -37,13 +37,13 @@ from typing import Any
 import cv2
 import numpy as np
 
-from .bench import MATCH_RADIUS_DIAMETERS, labelled_files
-from .config import PickerConfig
-from .evaluation import coordinates_xy
-from .executor import Executor
-from .io import BadInputError, read_micrograph
-from .metrics import Counts, score_distance
-from .picker import pick_micrograph
+from ..config import PickerConfig
+from ..evaluation import coordinates_xy
+from ..executor import Executor
+from ..io import BadInputError, read_micrograph
+from ..metrics import Counts, score_distance
+from ..picker import pick_micrograph
+from .picking import MATCH_RADIUS_DIAMETERS, labelled_files
 
 SPAN = 0.5
 CHANGE_PROBABILITY = 0.3

@@ -22,9 +22,9 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from .journal import Journal
-from .star import coordinate_path
-from .throughput_bench import DIAMETER_ANGSTROM, SIDE_PX, write_bench_micrographs
+from ..journal import Journal
+from ..star import coordinate_path
+from .throughput import DIAMETER_ANGSTROM, SIDE_PX, write_bench_micrographs
 
 STAR_POLL_SECONDS = 0.01
 START_TIMEOUT_SECONDS = 120.0

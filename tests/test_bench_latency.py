@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from cryostream.latency_bench import LatencyResult, land_micrograph, watcher_command
+from cryostream.bench.latency import LatencyResult, land_micrograph, watcher_command
 
 
 def test_median_and_95th_percentile_and_summary() -> None:

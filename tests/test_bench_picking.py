@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from cryostream.bench import (
+from cryostream.bench.picking import (
     CRYOSTREAM,
     RELION_LOG,
     bench_set_report,

@@ -13,8 +13,8 @@ import mrcfile
 import numpy as np
 from scipy import ndimage
 
-from .picker import Picks
-from .star import write_star
+from ..picker import Picks
+from ..star import write_star
 
 
 @dataclass(frozen=True)
