@@ -1,19 +1,168 @@
-"""The picker's configuration: one dataclass, named presets, TOML load/dump and a stable hash."""
+"""The picker's configuration: one dataclass whose fields carry the schema (type, range, unit, help),
+named presets, TOML load/dump and a stable digest.
+
+Every front door derives its options from :data:`SETTINGS` (the typer options, the RELION and
+CryoSPARC shims' options, TOML validation and ``config --show``), so each parameter is described
+once. The pixel size is not here: it belongs to the data (MRC header, RELION optics group, CryoSPARC
+exposure, or ``--pixel-size``), not to a way of picking.
+"""
 
 from __future__ import annotations
 
 import hashlib
+import inspect
 import json
+import math
+import textwrap
 import tomllib
+import typing
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field, fields, replace
+from functools import cache
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import tomli_w
 
 from .cluster import AUTO, METHODS
-from .filters import validate_pipeline
+from .filters import FILTERS, laplacian
 from .io import BadInputError
+
+
+class ConfigError(ValueError):
+    """A parameter with a value it cannot have; ``key`` names the parameter."""
+
+    def __init__(self, key: str, problem: str) -> None:
+        self.key = key
+        self.problem = problem
+        super().__init__(f"{key}: {problem}")
+
+
+@dataclass(frozen=True)
+class Setting:
+    """How one parameter is described everywhere: its meaning and unit for people, its type and
+    range for validation, and its command-line option (None: TOML only)."""
+
+    help: str
+    unit: str = ""
+    kind: type = float
+    minimum: float | None = None
+    positive: bool = False
+    maximum: float | None = None
+    choices: tuple[str, ...] = ()
+    optional: bool = False
+    option: str | None = None
+
+    def describe(self) -> str:
+        """The help text with its unit, as option help and TOML comments show it."""
+        return f"{self.help} ({self.unit})" if self.unit else self.help
+
+    def check(self, key: str, value: Any) -> None:
+        """Raise :class:`ConfigError` when ``value`` is not allowed for ``key``."""
+        if value is None and self.optional:
+            return
+        if self.choices and isinstance(value, str) and value in self.choices:
+            return
+        if not _has_kind(value, self.kind) or self.kind is str:
+            expected = " or ".join(([] if self.kind is str else [_KIND_NAMES[self.kind]])
+                                   + [repr(choice) for choice in self.choices])
+            raise ConfigError(key, f"must be {expected}, got {value!r}")
+        if self.kind in (float, int):
+            self._check_range(key, float(value))
+
+    def _check_range(self, key: str, value: float) -> None:
+        if not math.isfinite(value):
+            raise ConfigError(key, f"must be a finite number, got {value}")
+        if self.positive and value <= 0:
+            raise ConfigError(key, f"must be positive, got {value:g}")
+        if self.minimum is not None and value < self.minimum:
+            raise ConfigError(key, f"must be at least {self.minimum:g}, got {value:g}")
+        if self.maximum is not None and value > self.maximum:
+            raise ConfigError(key, f"must be at most {self.maximum:g}, got {value:g}")
+
+
+_KIND_NAMES = {float: "a number", int: "a whole number", bool: "true or false", list: "a list"}
+
+
+def _has_kind(value: Any, kind: type) -> bool:
+    if kind is float:
+        return isinstance(value, int | float) and not isinstance(value, bool)
+    if kind is int:
+        return isinstance(value, int) and not isinstance(value, bool)
+    return isinstance(value, kind)
+
+
+def check_pipeline(steps: Any, where: str = "pipeline") -> None:
+    """Check filter steps as a configuration is loaded, not when a micrograph is picked: each step
+    names a known filter, each parameter is one that filter takes (``*_diameters`` for its
+    ``*_px``), of its type, finite, and lengths are not negative (zero only for ``min_*``)."""
+    if not isinstance(steps, list):
+        raise ConfigError(where, f"must be a list of filter steps, got {steps!r}")
+    for index, step in enumerate(steps):
+        key = f"{where}[{index}]"
+        if not isinstance(step, dict):
+            raise ConfigError(key, f"must be a table such as {{ filter = \"invert\" }}, got {step!r}")
+        if "pipeline" in step:
+            check_pipeline(step["pipeline"], f"{key}.pipeline")
+            continue
+        name = step.get("filter")
+        if name not in FILTERS:
+            raise ConfigError(f"{key}.filter", f"unknown filter {name!r}; choose from "
+                              f"{', '.join(FILTERS)}")
+        _check_step(key, name, {k: v for k, v in step.items() if k != "filter"})
+
+
+def _check_step(key: str, name: str, values: dict[str, Any]) -> None:
+    parameters = filter_parameters(FILTERS[name])
+    for parameter, value in values.items():
+        target = (parameter.removesuffix("_diameters") + "_px" if parameter.endswith("_diameters")
+                  else parameter)
+        if target not in parameters:
+            accepted = ", ".join(_spellings(parameters)) or "no parameters"
+            raise ConfigError(f"{key}.{parameter}", f"filter {name} takes {accepted}")
+        _check_filter_value(f"{key}.{parameter}", target, value, parameters[target][0])
+    missing = [p for p, (_, required) in parameters.items() if required
+               and p not in values and p.removesuffix("_px") + "_diameters" not in values]
+    if missing:
+        raise ConfigError(key, f"filter {name} needs {', '.join(missing)}")
+    if name == "laplacian" and "kernel" in values:
+        try:
+            laplacian(np.zeros((3, 3), np.float32), values["kernel"])
+        except (TypeError, ValueError) as error:
+            raise ConfigError(f"{key}.kernel", str(error)) from error
+
+
+def _check_filter_value(key: str, parameter: str, value: Any, kind: Any) -> None:
+    if kind in (float, int, bool) and not _has_kind(value, kind):
+        raise ConfigError(key, f"must be {_KIND_NAMES[kind]}, got {value!r}")
+    if kind not in (float, int) or (parameter.startswith("max_") and value == math.inf):
+        return
+    if not math.isfinite(value):
+        raise ConfigError(key, f"must be a finite number, got {value}")
+    if parameter.endswith("_px") and (value < 0 or (value == 0 and not parameter.startswith("min_"))):
+        raise ConfigError(key, f"is a length and must be positive, got {value:g}")
+
+
+@cache
+def filter_parameters(function: Callable[..., Any]) -> dict[str, tuple[Any, bool]]:
+    """A filter's parameters after the image: name -> (type, required)."""
+    hints = typing.get_type_hints(function)
+    signature = list(inspect.signature(function).parameters.values())[1:]
+    return {p.name: (hints.get(p.name), p.default is inspect.Parameter.empty) for p in signature}
+
+
+def _spellings(parameters: dict[str, tuple[Any, bool]]) -> list[str]:
+    return [f"{name} (or {name.removesuffix('_px')}_diameters)" if name.endswith("_px") else name
+            for name in parameters]
+
+
+def _setting(default: Any = None, *, default_factory: Any = None, **description: Any) -> Any:
+    """A dataclass field carrying its :class:`Setting`."""
+    metadata = {"setting": Setting(**description)}
+    if default_factory is not None:
+        return field(default_factory=default_factory, metadata=metadata)
+    return field(default=default, metadata=metadata)
 
 
 def _copy(steps: list[dict[str, Any]]) -> list[dict[str, Any]]:
@@ -36,68 +185,63 @@ DEFAULT_PIPELINE: list[dict[str, Any]] = [
     {"filter": "clean_components", "max_diameter_diameters": 3.0},
 ]
 
-
 DEFAULT_MIN_SNR = 4.0
 
 
 @dataclass(frozen=True)
 class PickerConfig:
     """Every parameter of the picker. Lengths are in Å or in particle diameters, never raw pixels,
-    so one configuration works at any magnification.
+    so one configuration works at any magnification; each field's :class:`Setting` says what it
+    means, its unit and its allowed range."""
 
-    diameter_angstrom: particle diameter in Å.
-    pixel_size_angstrom: overrides the micrograph header's pixel size (Å/px); None uses the header.
-    working_diameter_px: the micrograph is binned by the whole factor that makes the particle
-        closest to this many pixels across (0 disables binning).
-    low_percentile, high_percentile: percentile clip of the 8-bit conversion.
-    pipeline: the filter steps (see cryostream.filters).
-    cluster_method: kmeans, gmm, dbscan, meanshift or hdbscan.
-    n_clusters: a number or "auto" (kmeans and gmm).
-    min_distance_diameters: picks closer than this (in diameters) are merged, the better kept.
-    edge_diameters: picks closer than this to the micrograph edge are dropped.
-    min_figure_of_merit: picks scoring below this are dropped (None keeps all). The default
-        pipeline's figure of merit is a signal-to-noise ratio (particle-scale contrast over the
-        pixel noise), and 4 sits above the strongest noise peaks of an empty micrograph.
-    crowded_diameter_fraction: the picker also picks at this fraction of the diameter and keeps
-        those picks when the micrograph is crowded with particles smaller than the given
-        diameter (see picker.resolves_crowding); 0 disables.
-    adaptive_threshold: also drop, per micrograph, the picks that a two-component Gaussian mixture
-        of log figures of merit assigns to the background population.
-    """
-
-    diameter_angstrom: float = 150.0
-    pixel_size_angstrom: float | None = None
-    working_diameter_px: float = 20.0
-    low_percentile: float = 2.0
-    high_percentile: float = 98.0
-    pipeline: list[dict[str, Any]] = field(default_factory=lambda: _copy(DEFAULT_PIPELINE))
-    cluster_method: str = "kmeans"
-    n_clusters: int | str = AUTO
-    min_distance_diameters: float = 0.5
-    edge_diameters: float = 0.5
-    crowded_diameter_fraction: float = 0.7
-    min_figure_of_merit: float | None = DEFAULT_MIN_SNR
-    adaptive_threshold: bool = True
+    diameter_angstrom: float = _setting(
+        150.0, help="Particle diameter; converted to pixels with the micrograph's pixel size",
+        unit="Å", positive=True, option="--diameter")
+    working_diameter_px: float = _setting(
+        20.0, help="The micrograph is binned by the whole factor that makes a particle closest to "
+        "this many pixels across before filtering; 0 disables binning", unit="px of the working "
+        "image", minimum=0.0)
+    low_percentile: float = _setting(
+        2.0, help="Pixels below this percentile are clipped to black in the 8-bit conversion",
+        unit="%", minimum=0.0, maximum=100.0)
+    high_percentile: float = _setting(
+        98.0, help="Pixels above this percentile are clipped to white in the 8-bit conversion",
+        unit="%", minimum=0.0, maximum=100.0)
+    pipeline: list[dict[str, Any]] = _setting(
+        default_factory=lambda: _copy(DEFAULT_PIPELINE), kind=list,
+        help="The filter steps, run in order on the 8-bit working image (see cryostream.filters)")
+    cluster_method: str = _setting(
+        "kmeans", kind=str, choices=METHODS, help="How the surviving pixels are clustered into "
+        "particles")
+    n_clusters: int | str = _setting(
+        AUTO, kind=int, positive=True, choices=(AUTO,),
+        help="Number of clusters (kmeans, gmm), or auto: one per peak of the point density")
+    min_distance_diameters: float = _setting(
+        0.5, help="Picks closer than this are merged, the higher figure of merit kept",
+        unit="particle diameters", minimum=0.0)
+    edge_diameters: float = _setting(
+        0.5, help="Picks closer than this to the micrograph edge are dropped",
+        unit="particle diameters", minimum=0.0)
+    crowded_diameter_fraction: float = _setting(
+        0.7, help="Also pick at this fraction of the diameter and keep those picks when the "
+        "micrograph is crowded with particles smaller than the diameter; 0 disables",
+        unit="fraction of the diameter", minimum=0.0, maximum=1.0)
+    min_figure_of_merit: float | None = _setting(
+        DEFAULT_MIN_SNR, optional=True, option="--threshold",
+        help="Drop picks whose figure of merit (peak signal-to-noise ratio of the filter response "
+        "times the particle area the cluster fills) is below this; unset keeps every pick",
+        unit="unitless")
+    adaptive_threshold: bool = _setting(
+        True, kind=bool, help="Also drop, per micrograph, the picks that a two-component Gaussian "
+        "mixture of log figures of merit assigns to a distinct background population")
 
     def __post_init__(self) -> None:
-        for name in NUMBER_FIELDS:
-            value = getattr(self, name)
-            if not (isinstance(value, int | float) and not isinstance(value, bool)) and \
-                    not (value is None and name in OPTIONAL_FIELDS):
-                raise ValueError(f"{name} must be a number, got {value!r}")
-        if self.diameter_angstrom <= 0:
-            raise ValueError(f"diameter_angstrom must be positive, got {self.diameter_angstrom}")
-        if self.pixel_size_angstrom is not None and self.pixel_size_angstrom <= 0:
-            raise ValueError(f"pixel_size_angstrom must be positive, got "
-                             f"{self.pixel_size_angstrom}")
-        if self.cluster_method not in METHODS:
-            raise ValueError(f"unknown cluster_method {self.cluster_method!r}; choose from "
-                             f"{', '.join(METHODS)}")
-        if self.n_clusters != AUTO and (not str(self.n_clusters).isdigit()
-                                        or int(self.n_clusters) < 1):
-            raise ValueError(f"n_clusters must be a positive whole number or 'auto', got "
-                             f"{self.n_clusters!r}")
-        validate_pipeline(self.pipeline)
+        for name, setting in SETTINGS.items():
+            setting.check(name, getattr(self, name))
+        if self.low_percentile >= self.high_percentile:
+            raise ConfigError("low_percentile", f"must be below high_percentile "
+                              f"({self.low_percentile:g} >= {self.high_percentile:g})")
+        check_pipeline(self.pipeline)
 
     def to_dict(self) -> dict[str, Any]:
         """Plain data (TOML/JSON-ready); None values are left out."""
@@ -109,10 +253,7 @@ class PickerConfig:
         return hashlib.sha256(text.encode()).hexdigest()[:16]
 
 
-NUMBER_FIELDS = ("diameter_angstrom", "pixel_size_angstrom", "working_diameter_px", "low_percentile",
-                 "high_percentile", "min_distance_diameters", "edge_diameters",
-                 "crowded_diameter_fraction", "min_figure_of_merit")
-OPTIONAL_FIELDS = ("pixel_size_angstrom", "min_figure_of_merit")
+SETTINGS: dict[str, Setting] = {item.name: item.metadata["setting"] for item in fields(PickerConfig)}
 
 PRESETS: dict[str, PickerConfig] = {
     "default": PickerConfig(),
@@ -120,33 +261,77 @@ PRESETS: dict[str, PickerConfig] = {
                          pipeline=_copy(SEED_PIPELINE), n_clusters=100, adaptive_threshold=False,
                          min_figure_of_merit=None, crowded_diameter_fraction=0.0),
 }
+PRESET_HELP = (f"Starting parameters: {', '.join(PRESETS)} (seed = the seed report's published "
+               "default, for comparison)")
 
 
 def preset(name: str, **overrides: Any) -> PickerConfig:
-    """A named preset with some parameters replaced."""
+    """A named preset with some parameters replaced (None values leave the preset's)."""
     if name not in PRESETS:
-        raise ValueError(f"unknown preset {name!r}; choose from {', '.join(PRESETS)}")
+        raise ConfigError("preset", f"unknown preset {name!r}; choose from {', '.join(PRESETS)}")
+    unknown = sorted(set(overrides) - set(SETTINGS))
+    if unknown:
+        raise ConfigError(unknown[0], f"unknown parameter; known: {', '.join(SETTINGS)}")
     return replace(PRESETS[name], **{k: v for k, v in overrides.items() if v is not None})
 
 
 def load_config(path: str | Path, **overrides: Any) -> PickerConfig:
-    """Read a TOML configuration (optionally naming a ``preset`` to start from)."""
+    """Read a TOML configuration (optionally naming a ``preset`` to start from); every key is
+    checked here, so a typo or a bad value is one line naming the file and the key."""
     path = Path(path)
     try:
         data = tomllib.loads(path.read_text())
     except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError) as error:
         raise BadInputError(path, f"not a readable TOML configuration ({error})") from error
     base = data.pop("preset", "default")
-    known = {f.name for f in fields(PickerConfig)}
-    unknown = sorted(set(data) - known)
-    if unknown:
-        raise BadInputError(path, f"unknown configuration keys: {', '.join(unknown)}")
+    if "pixel_size_angstrom" in data:
+        raise BadInputError(path, "pixel_size_angstrom: the pixel size belongs to the data, not to "
+                            "a picker configuration; remove it (the MRC header is used) or pass "
+                            "--pixel-size")
     try:
         return preset(base, **{**data, **{k: v for k, v in overrides.items() if v is not None}})
-    except (TypeError, ValueError) as error:
+    except ConfigError as error:
         raise BadInputError(path, str(error)) from error
 
 
-def dump_config(config: PickerConfig) -> str:
-    """The configuration as TOML text that :func:`load_config` reads back unchanged."""
-    return tomli_w.dumps(config.to_dict())
+def dump_config(config: PickerConfig, comments: bool = False) -> str:
+    """The configuration as TOML text that :func:`load_config` reads back unchanged; with
+    ``comments`` each key is preceded by its meaning and unit."""
+    data = config.to_dict()
+    if not comments:
+        return tomli_w.dumps(data)
+    lines = []
+    for key in sorted(data, key=lambda name: name == "pipeline"):  # tables after plain keys
+        lines += [*textwrap.wrap(SETTINGS[key].describe(), 98, initial_indent="# ",
+                                 subsequent_indent="# "),
+                  tomli_w.dumps({key: data[key]}).rstrip("\n"), ""]
+    return "\n".join(lines)
+
+
+def config_differences(old: PickerConfig, new: PickerConfig) -> list[str]:
+    """Each parameter that differs, as ``key: old -> new`` (pipeline steps by position), so a
+    refusal can say what changed instead of naming two digests."""
+    before, after = _flatten(old.to_dict()), _flatten(new.to_dict())
+    return [f"{key}: {before.get(key, 'unset')} -> {after.get(key, 'unset')}"
+            for key in sorted(set(before) | set(after), key=_key_order)
+            if before.get(key) != after.get(key)]
+
+
+def _flatten(data: Any, prefix: str = "") -> dict[str, Any]:
+    if isinstance(data, dict):
+        items = ((f"{prefix}.{key}" if prefix else key, value) for key, value in data.items())
+    elif isinstance(data, list):
+        items = ((f"{prefix}[{index}]", value) for index, value in enumerate(data))
+    else:
+        return {prefix: data}
+    flat: dict[str, Any] = {}
+    for key, value in items:
+        flat.update(_flatten(value, key))
+    return flat
+
+
+def _key_order(key: str) -> tuple[int, str]:
+    top = key.split(".", 1)[0].split("[", 1)[0]
+    names = list(SETTINGS)
+    return (names.index(top) if top in names else len(names), key)
+

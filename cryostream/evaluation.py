@@ -10,8 +10,7 @@ import numpy as np
 
 from .io import BadInputError
 from .metrics import Counts, score_distance, score_grid
-from .outputs import read_provenance
-from .star import read_coordinates
+from .star import read_coordinates, read_provenance
 
 PARADIGMS = ("distance", "grid")
 

@@ -308,12 +308,9 @@ def apply_step(image: np.ndarray, step: Mapping[str, Any], diameter_px: float) -
 
 
 def resolve_step(step: Mapping[str, Any], diameter_px: float) -> tuple[str, dict[str, Any]]:
-    """Validate a step and convert its ``*_diameters`` parameters to ``*_px``."""
-    if "filter" not in step:
-        raise ValueError(f"pipeline step {dict(step)!r} needs a 'filter' or 'pipeline' key")
+    """A step's filter name and parameters, its ``*_diameters`` converted to ``*_px`` (steps are
+    checked when a configuration is made: :func:`cryostream.config.check_pipeline`)."""
     name = step["filter"]
-    if name not in FILTERS:
-        raise ValueError(f"unknown filter {name!r}; choose from {', '.join(FILTERS)}")
     parameters: dict[str, Any] = {}
     for key, value in step.items():
         if key == "filter":
@@ -322,18 +319,7 @@ def resolve_step(step: Mapping[str, Any], diameter_px: float) -> tuple[str, dict
             parameters[key.removesuffix("_diameters") + "_px"] = float(value) * diameter_px
         else:
             parameters[key] = value
-    if name == "laplacian" and "kernel" in parameters:
-        laplacian(np.zeros((3, 3), np.float32), parameters["kernel"])
     return name, parameters
-
-
-def validate_pipeline(steps: Sequence[Mapping[str, Any]]) -> None:
-    """Raise ValueError for an unknown filter, a malformed step or a bad Laplacian kernel."""
-    for step in steps:
-        if "pipeline" in step:
-            validate_pipeline(step["pipeline"])
-        else:
-            resolve_step(step, 1.0)
 
 
 def _robust_centre_sigma(image: np.ndarray) -> tuple[float, float]:

@@ -56,9 +56,9 @@ class Picks:
         return len(self.x)
 
 
-def resolve_pixel_size(micrograph: Micrograph, config: PickerConfig) -> float:
-    """The pixel size in Å: the configuration's override, else the header's."""
-    pixel_size = config.pixel_size_angstrom or micrograph.pixel_size_angstrom
+def resolve_pixel_size(micrograph: Micrograph) -> float:
+    """The micrograph's pixel size in Å (from its header, or as given when it was read)."""
+    pixel_size = micrograph.pixel_size_angstrom
     if not pixel_size:
         raise BadInputError(micrograph.path, "no pixel size in the header (or it is 0); pass "
                             "--pixel-size in Å/px, since the diameter is given in Å")
@@ -68,7 +68,7 @@ def resolve_pixel_size(micrograph: Micrograph, config: PickerConfig) -> float:
 def working_image(micrograph: Micrograph, config: PickerConfig) -> tuple[np.ndarray, int]:
     """The binned 8-bit image the filters run on at the configured diameter, and the whole
     binning factor used."""
-    factor = _bin_factor(config.diameter_angstrom / resolve_pixel_size(micrograph, config),
+    factor = _bin_factor(config.diameter_angstrom / resolve_pixel_size(micrograph),
                          config.working_diameter_px)
     return _converted(micrograph, config, factor), factor
 
@@ -86,7 +86,7 @@ def _converted(micrograph: Micrograph, config: PickerConfig, factor: int) -> np.
 
 def pick_micrograph(micrograph: Micrograph, config: PickerConfig) -> Picks:
     """Pick particles in one micrograph (pure: no files, no global state)."""
-    pixel_size = resolve_pixel_size(micrograph, config)
+    pixel_size = resolve_pixel_size(micrograph)
     diameter_px = config.diameter_angstrom / pixel_size
     edge_px = config.edge_diameters * diameter_px
     centres, merit = pick_at_size(micrograph, config, diameter_px, edge_px,

@@ -21,9 +21,8 @@ from .evaluation import coordinates_xy
 from .filters import gaussian
 from .io import BadInputError, read_micrograph
 from .metrics import match_distance
-from .outputs import read_provenance
 from .picker import pick_micrograph, resolve_pixel_size
-from .star import write_atomically
+from .star import read_provenance, write_atomically
 
 # Okabe-Ito colours, RGB.
 PICK_RGB = (230, 159, 0)  # orange
@@ -126,23 +125,23 @@ def recorded_diameter_px(star_path: str | Path) -> float | None:
 
 
 def write_preview(micrograph_path: str | Path, out_path: str | Path,
-            config: PickerConfig | None = None, picks_path: str | Path | None = None,
-            truth_path: str | Path | None = None,
-            low_pass_diameters: float = DEFAULT_LOW_PASS_DIAMETERS,
-            max_side_px: int = DEFAULT_MAX_SIDE_PX) -> dict[str, int]:
+                  config: PickerConfig | None = None, picks_path: str | Path | None = None,
+                  truth_path: str | Path | None = None,
+                  low_pass_diameters: float = DEFAULT_LOW_PASS_DIAMETERS,
+                  max_side_px: int = DEFAULT_MAX_SIDE_PX,
+                  pixel_size_angstrom: float | None = None) -> dict[str, int]:
     """Write the overlay of one micrograph to ``out_path`` (PNG or JPEG) and return its counts.
 
     Picks come from ``picks_path`` (a coordinate STAR) or, without one, from picking the
-    micrograph with ``config``. The diameter is ``config``'s (Å, converted with the pixel size)
-    when given, else the one recorded in the picks file.
+    micrograph with ``config``. The diameter is ``config``'s (Å, converted with the pixel size:
+    ``pixel_size_angstrom`` or the header's) when given, else the one recorded in the picks file.
     """
     micrograph_path, out_path = Path(micrograph_path), Path(out_path)
     if out_path.suffix.lower() not in OVERLAY_FORMATS:
         raise BadInputError(out_path, f"overlay must be {' or '.join(OVERLAY_FORMATS)}")
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        micrograph = read_micrograph(micrograph_path,
-                                     config.pixel_size_angstrom if config else None)
+        micrograph = read_micrograph(micrograph_path, pixel_size_angstrom)
     if picks_path is None:
         if config is None:
             raise BadInputError(micrograph_path, "without a picks file a configuration is "
@@ -151,7 +150,7 @@ def write_preview(micrograph_path: str | Path, out_path: str | Path,
         picks_xy, diameter_px = np.column_stack([picks.x, picks.y]), picks.diameter_px
     else:
         picks_xy = coordinates_xy(picks_path)
-        diameter_px = (config.diameter_angstrom / resolve_pixel_size(micrograph, config)
+        diameter_px = (config.diameter_angstrom / resolve_pixel_size(micrograph)
                        if config is not None else recorded_diameter_px(picks_path))
         if diameter_px is None:
             raise BadInputError(picks_path, "records no particle diameter; pass --diameter in Å "

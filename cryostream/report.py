@@ -22,10 +22,11 @@ from matplotlib.dates import AutoDateLocator, ConciseDateFormatter
 from matplotlib.figure import Figure
 
 from . import __version__
+from .config import dump_config
 from .evaluation import coordinates_xy
 from .io import BadInputError, read_micrograph
-from .journal import Entry, Journal, journal_path
 from .preview import DEFAULT_LOW_PASS_DIAMETERS, draw_overlay, encode_image, recorded_diameter_px
+from .session.journal import Entry, Journal, journal_path
 from .star import read_coordinates, write_atomically
 
 REPORT_NAME = "report.html"
@@ -78,9 +79,14 @@ def write_report(out_dir: Path, report_path: Path | None = None) -> Path:
                             "with this output folder first")
     with Journal(out_dir, readonly=True) as journal:
         entries = journal.entries()
-        configs = {digest: journal.recorded_config(digest)
+        configs = {digest: _toml(journal, digest)
                    for digest in sorted({e.config_digest for e in entries if e.config_digest})}
     return write_atomically(report_path, render_report(out_dir, entries, configs))
+
+
+def _toml(journal: Journal, digest: str) -> str | None:
+    config = journal.recorded_config(digest)
+    return dump_config(config) if config is not None else None
 
 
 def render_report(out_dir: Path, entries: Sequence[Entry],

@@ -48,27 +48,6 @@ def _umask() -> int:
     return mask
 
 
-def coordinate_path(micrograph: str | Path, out_dir: str | Path, suffix: str = DEFAULT_SUFFIX,
-                    extension: str = ".star", input_root: str | Path | None = None) -> Path:
-    """Where the coordinates of ``micrograph`` go: ``<out_dir>/<relative dir>/<stem>_<suffix>``.
-
-    With ``input_root`` the micrograph's folders below it are mirrored under ``out_dir`` (names
-    stay unique across grid squares). A result outside ``out_dir`` is refused.
-    """
-    micrograph, out_dir = Path(micrograph), Path(out_dir)
-    relative_dir = Path()
-    if input_root is not None:
-        try:
-            relative_dir = micrograph.parent.relative_to(input_root)
-        except ValueError as error:
-            raise BadInputError(micrograph, f"is not inside the input folder {input_root}") \
-                from error
-    target = out_dir / relative_dir / f"{micrograph.stem}_{suffix}{extension}"
-    if not target.resolve().is_relative_to(out_dir.resolve()):
-        raise BadInputError(micrograph, f"its output {target} would fall outside {out_dir}")
-    return target
-
-
 def picks_table(picks: Picks) -> pd.DataFrame:
     """The columns relion_autopick writes, one row per pick."""
     return _coordinate_table([picks])
@@ -95,13 +74,13 @@ def write_star(picks: Picks, path: str | Path, comments: Sequence[str] = ()) -> 
     return write_atomically(path, star_text({"": picks_table(picks)}, comments))
 
 
-def write_combined_star(all_picks: Iterable[Picks], path: str | Path,
+def write_combined_star(named_picks: Iterable[tuple[str, Picks]], path: str | Path,
                         comments: Sequence[str] = ()) -> Path:
-    """Write every pick of every micrograph to one particles STAR with ``rlnMicrographName``
-    (what RELION and CryoSPARC's Import Particles read)."""
-    all_picks = list(all_picks)
-    names = np.repeat([str(picks.micrograph) for picks in all_picks],
-                      [len(picks) for picks in all_picks])
+    """Write every pick of every micrograph to one particles STAR, each row with its
+    micrograph's name as ``rlnMicrographName`` (what CryoSPARC's Import Particles reads)."""
+    named_picks = list(named_picks)
+    all_picks = [picks for _, picks in named_picks]
+    names = np.repeat([name for name, _ in named_picks], [len(picks) for picks in all_picks])
     table = _coordinate_table(all_picks)
     table.insert(0, "rlnMicrographName", names)
     return write_atomically(path, star_text({"particles": table}, comments))
@@ -137,3 +116,15 @@ def read_coordinates(path: str | Path) -> pd.DataFrame:
                 set(table.columns):
             return table
     raise BadInputError(path, "has no loop with rlnCoordinateX and rlnCoordinateY columns")
+
+
+def read_provenance(path: str | Path) -> dict[str, str]:
+    """The ``# key: value`` comment lines at the top of a STAR file written by cryostream."""
+    values: dict[str, str] = {}
+    for line in Path(path).read_text(errors="replace").splitlines():
+        if line.startswith("data_"):
+            break
+        if line.startswith("# ") and ": " in line:
+            key, value = line[2:].split(": ", 1)
+            values.setdefault(key, value)
+    return values

@@ -11,7 +11,7 @@ from typer.testing import CliRunner
 
 from cryostream.bench.synthetic import write_acquisition
 from cryostream.cli import app
-from cryostream.journal import Journal
+from cryostream.session.journal import Journal
 
 runner = CliRunner()
 

@@ -54,23 +54,23 @@ def cryosparc_project(tmp_path: Path) -> Path:
 
 
 def test_console_script_writes_particles_cs_that_round_trips(cryosparc_project: Path) -> None:
-    out = cryosparc_project / "particles.cs"
+    out = cryosparc_project / "picks" / "particles.cs"
     folders = [sysconfig.get_path("scripts"), str(Path(sys.executable).parent)]
     script = shutil.which("cryostream-cryosparc", path=os.pathsep.join(folders))
     assert script is not None, "the cryostream-cryosparc console script is not installed"
     result = subprocess.run(
-        [script, "--exposures-cs", "exposures.cs", "--out", str(out), "--diameter",
+        [script, "--exposures-cs", "exposures.cs", "--out", str(out.parent), "--diameter",
          f"{DIAMETER_ANGSTROM:g}"], cwd=cryosparc_project, capture_output=True, text=True,
         timeout=300)
     assert result.returncode == 0, result.stderr
     particles = Dataset.load(out)
     assert particles.descr() == [("uid", "<u8"), *PARTICLE_FIELDS]
-    config = preset("default", diameter_angstrom=DIAMETER_ANGSTROM,
-                    pixel_size_angstrom=PIXEL_SIZE_ANGSTROM)
+    config = preset("default", diameter_angstrom=DIAMETER_ANGSTROM)
     exposures = Dataset.load(cryosparc_project / "exposures.cs")
     total = 0
     for uid, path in zip(exposures["uid"], exposures["micrograph_blob/path"], strict=True):
-        expected = pick_micrograph(read_micrograph(cryosparc_project / path), config)
+        expected = pick_micrograph(read_micrograph(cryosparc_project / path, PIXEL_SIZE_ANGSTROM),
+                                   config)
         rows = particles.query({"location/micrograph_uid": uid})
         assert len(rows) == len(expected) > 10
         assert set(rows["location/micrograph_path"]) == {path}
@@ -89,7 +89,8 @@ def test_console_script_writes_particles_cs_that_round_trips(cryosparc_project: 
     # The default .cs format is a plain numpy record array, readable without cryosparc-tools.
     records = np.load(out)
     assert set(records.dtype.names) == {"uid", *(field[0] for field in PARTICLE_FIELDS)}
-    assert f"2 exposures picked, {total} particles, 0 failed" in result.stdout
+    assert f"2 micrographs picked, {total} particles;" in result.stdout
+    assert f"{total} particles of 2 exposures in {out}" in result.stdout
 
 
 def test_no_picks_gives_an_empty_dataset_with_every_field(tmp_path: Path) -> None:
@@ -104,11 +105,11 @@ def test_unreadable_micrograph_is_reported_and_the_rest_written(
         cryosparc_project: Path, capsys: pytest.CaptureFixture) -> None:
     broken = cryosparc_project / "J2/motioncorrected" / f"{UIDS[1]}_mic_1.mrc"
     broken.write_bytes(b"truncated")
-    out = cryosparc_project / "particles.cs"
+    out = cryosparc_project / "picks"
     assert main(["--exposures-cs", str(cryosparc_project / "exposures.cs"), "--out", str(out),
                  "--diameter", "60"]) == 1
     assert str(broken) in capsys.readouterr().err
-    particles = Dataset.load(out)
+    particles = Dataset.load(out / "particles.cs")
     assert set(particles["location/micrograph_uid"]) == {UIDS[0]}
 
 
@@ -117,14 +118,14 @@ def test_exposures_without_micrographs_are_refused(tmp_path: Path,
     exposures = Dataset.allocate(1, [("ctf/df1_A", "<f4")])
     exposures.save(tmp_path / "ctf_only.cs")
     assert main(["--exposures-cs", str(tmp_path / "ctf_only.cs"), "--out",
-                 str(tmp_path / "p.cs"), "--diameter", "60"]) == 2
+                 str(tmp_path / "p"), "--diameter", "60"]) == 2
     error = capsys.readouterr().err
     assert "ctf_only.cs" in error and "micrograph_blob/path" in error
     (tmp_path / "junk.cs").write_bytes(b"junk")
-    assert main(["--exposures-cs", str(tmp_path / "junk.cs"), "--out", str(tmp_path / "p.cs"),
+    assert main(["--exposures-cs", str(tmp_path / "junk.cs"), "--out", str(tmp_path / "p"),
                  "--diameter", "60"]) == 2
     assert "junk.cs: not a readable CryoSPARC .cs file" in capsys.readouterr().err
-    assert not (tmp_path / "p.cs").exists()
+    assert not (tmp_path / "p").exists()
 
 
 def test_server_mode_arguments_and_connection_errors(tmp_path: Path,

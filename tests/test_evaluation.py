@@ -6,8 +6,8 @@ import pytest
 from cryostream.config import preset
 from cryostream.evaluation import evaluate_files, pair_files
 from cryostream.io import BadInputError
-from cryostream.outputs import provenance
 from cryostream.picker import Picks
+from cryostream.session.outputs import provenance
 from cryostream.star import write_star
 
 

@@ -168,10 +168,10 @@ def test_suppress_close_keeps_the_best_of_each_group() -> None:
 def test_default_preset_on_real_micrographs_stays_above_a_generous_floor(
         name: str, diameter_px: float, min_recall: float, min_precision: float) -> None:
     folder = bench_set(name)
-    config = preset("default", diameter_angstrom=diameter_px, pixel_size_angstrom=1.0)
+    config = preset("default", diameter_angstrom=diameter_px)
     total = Counts(0, 0, 0)
     for image in sorted((folder / "images").glob("*.png"))[:4]:
-        picks = pick_micrograph(read_micrograph(image), config)
+        picks = pick_micrograph(read_micrograph(image, pixel_size_angstrom=1.0), config)
         truth = read_coordinates(folder / "truth" / f"{image.stem}.star")
         total = total + score_distance(np.column_stack([picks.x, picks.y]),
                                        truth[["rlnCoordinateX", "rlnCoordinateY"]].to_numpy(),

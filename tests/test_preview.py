@@ -14,7 +14,6 @@ import pytest
 from cryostream.bench.synthetic import SyntheticMicrograph
 from cryostream.config import preset
 from cryostream.metrics import score_distance
-from cryostream.outputs import provenance
 from cryostream.picker import Picks
 from cryostream.preview import (
     FALSE_POSITIVE_RGB,
@@ -25,6 +24,7 @@ from cryostream.preview import (
     draw_overlay,
     overlay_counts,
 )
+from cryostream.session.outputs import provenance
 from cryostream.star import write_star
 
 CRYOSTREAM = shutil.which("cryostream") or "cryostream"

@@ -24,7 +24,7 @@ import starfile
 
 from cryostream.bench.synthetic import synthetic_micrograph, write_mrc
 from cryostream.io import read_micrograph
-from cryostream.journal import Journal
+from cryostream.session.journal import Journal
 from integrations.relion.external_job import (
     ABORT_NOW,
     EXIT_ABORTED,
@@ -249,9 +249,10 @@ def test_second_run_picks_only_the_new_micrograph(relion_project: Path,
     for name, path in before.items():
         assert (path.stat().st_mtime_ns, path.read_bytes()) == stamps[name]
     assert (relion_project / relion_coordinate_path(new_name, JOB)).exists()
-    assert "2 already picked, picking 1" in (job / "run.out").read_text()
+    assert "1 micrograph picked" in (job / "run.out").read_text().splitlines()[-1]
+    assert "2 already picked (skipped)" in (job / "run.out").read_text().splitlines()[-1]
     with Journal(job) as journal:
-        assert {entry.path for entry in journal.entries("done")} == {*names, new_name}
+        assert {entry.name for entry in journal.entries("done")} == {*names, new_name}
 
 
 @pytest.fixture

@@ -15,8 +15,8 @@ import pytest
 
 from cryostream.bench.synthetic import synthetic_micrograph, write_mrc
 from cryostream.io import BadInputError
-from cryostream.journal import Journal
 from cryostream.report import GALLERY_SIZE, write_report
+from cryostream.session.journal import Journal
 
 CRYOSTREAM = shutil.which("cryostream") or "cryostream"
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
@@ -78,6 +78,7 @@ def test_unreadable_micrograph_skips_its_thumbnail(session: Path, tmp_path: Path
     shutil.copytree(session, out)
     with Journal(out) as journal:
         star = journal.entries("done")[0].output
+        journal.mark_queued(str(tmp_path / "gone.mrc"), "gone.mrc", None, "abc")
         journal.mark_done(str(tmp_path / "gone.mrc"), 5, 1.0, 0.5, star, "abc")
     page = write_report(out).read_text()
     assert "thumbnail skipped" in page and "gone.mrc" in page
@@ -90,6 +91,7 @@ def test_gallery_is_capped(tmp_path: Path, session: Path) -> None:
     with Journal(out) as journal:
         done = journal.entries("done")[0]
         for index in range(GALLERY_SIZE + 2):
+            journal.mark_queued(f"{done.path}?{index}", f"copy {index}", None, "abc")
             journal.mark_done(f"{done.path}?{index}", 1, 1.0, 0.1, done.output, "abc")
     page = write_report(out).read_text()
     assert f"Latest micrographs ({GALLERY_SIZE} of {PICKED + GALLERY_SIZE + 2})" in page

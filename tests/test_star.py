@@ -7,7 +7,6 @@ import starfile
 from cryostream.io import BadInputError
 from cryostream.picker import Picks
 from cryostream.star import (
-    coordinate_path,
     read_coordinates,
     write_atomically,
     write_box,
@@ -38,23 +37,15 @@ def test_empty_picks_round_trip(tmp_path: Path) -> None:
 
 
 def test_combined_star_names_each_micrograph(tmp_path: Path) -> None:
-    path = write_combined_star([_picks("a.mrc", 2), _picks("b.mrc", 3)], tmp_path / "p.star")
+    path = write_combined_star([("/data/a.mrc", _picks("a.mrc", 2)),
+                                ("/data/b.mrc", _picks("b.mrc", 3))], tmp_path / "p.star")
     table = starfile.read(path)
-    assert table["rlnMicrographName"].tolist() == ["a.mrc"] * 2 + ["b.mrc"] * 3
+    assert table["rlnMicrographName"].tolist() == ["/data/a.mrc"] * 2 + ["/data/b.mrc"] * 3
 
 
 def test_box_file_holds_corner_and_size(tmp_path: Path) -> None:
     lines = write_box(_picks(n=1), tmp_path / "m.box").read_text().split()
     assert lines == ["-15", "-13", "40", "40"]
-
-
-def test_coordinate_path_mirrors_tree_and_refuses_escape(tmp_path: Path) -> None:
-    root = tmp_path / "in"
-    target = coordinate_path(root / "Grid1" / "Data" / "FoilHole_1.mrc", tmp_path / "out",
-                             input_root=root)
-    assert target == tmp_path / "out" / "Grid1" / "Data" / "FoilHole_1_autopick.star"
-    with pytest.raises(BadInputError, match="outside"):
-        coordinate_path(root / ".." / ".." / "mic.mrc", tmp_path / "out", input_root=root)
 
 
 def test_atomic_write_leaves_no_temporary_files(tmp_path: Path) -> None:

@@ -28,19 +28,16 @@ import pytest
 from cryostream.bench.synthetic import synthetic_micrograph, write_acquisition, write_mrc
 from cryostream.bench.throughput import process_memory_mib
 from cryostream.config import preset
-from cryostream.journal import Journal, journal_path
-from cryostream.outputs import COMBINED_STAR, read_provenance
 from cryostream.picker import Picks
-from cryostream.star import coordinate_path, read_coordinates, write_atomically, write_star
-from cryostream.watch import (
-    LOCK_NAME,
-    Selection,
-    WatchError,
-    check_config_change,
-    picks_from_star,
-    probe,
-    remove_stale_temporaries,
-)
+from cryostream.session.errors import UsageError
+from cryostream.session.folder import LOCK_NAME, remove_stale_temporaries
+from cryostream.session.journal import FileState, Journal, journal_path
+from cryostream.session.naming import mirrored_path
+from cryostream.session.outputs import COMBINED_STAR, picks_from_star
+from cryostream.session.policy import apply_config_policy
+from cryostream.session.selection import Selection
+from cryostream.star import read_coordinates, read_provenance, write_atomically, write_star
+from cryostream.watch.discovery import probe
 
 PIXEL_SIZE_ANGSTROM = 1.5
 DIAMETER_ANGSTROM = 60.0  # 40 px
@@ -146,13 +143,13 @@ def assert_exactly_once(acquisition: Path, out: Path, micrographs: list[Path]) -
     that STAR, nothing else (no half-written temporary) is left in the output folder, and the
     combined STAR holds every micrograph's picks."""
     stars = sorted(out.rglob("*_autopick.star"))
-    expected = sorted(coordinate_path(path, out, input_root=acquisition) for path in micrographs)
+    expected = sorted(mirrored_path(path, acquisition, out) for path in micrographs)
     assert stars == expected
     assert not [path for path in out.rglob("*.tmp")]
     entries = journal_entries(out)
     assert set(entries) == {str(path) for path in micrographs}
     for path in micrographs:
-        entry, star = entries[str(path)], coordinate_path(path, out, input_root=acquisition)
+        entry, star = entries[str(path)], mirrored_path(path, acquisition, out)
         assert (entry.status, entry.output) == ("done", str(star))
         assert len(read_coordinates(star)) == entry.picks
         assert read_provenance(star)["micrograph"] == str(path)
@@ -181,7 +178,7 @@ def test_default_selection_takes_micrographs_and_leaves_the_rest() -> None:
 def test_probe_tells_missing_folders_and_symlink_loops(tmp_path: Path) -> None:
     regular = tmp_path / "a.mrc"
     regular.write_bytes(b"12345")
-    assert probe(regular) == ((5, regular.stat().st_mtime), None)
+    assert probe(regular) == (FileState.of(regular), None)
     assert probe(tmp_path / "missing.mrc") == (None, None)
     (tmp_path / "folder.mrc").mkdir()
     assert "directory" in probe(tmp_path / "folder.mrc")[1]
@@ -192,19 +189,19 @@ def test_probe_tells_missing_folders_and_symlink_loops(tmp_path: Path) -> None:
 def test_parameter_change_aborts_keeps_or_redoes(tmp_path: Path) -> None:
     old, new = preset("default", diameter_angstrom=60.0), preset("default", diameter_angstrom=90.0)
     with Journal(tmp_path) as journal:
-        assert check_config_change(journal, old, "abort") == 0
-        journal.mark_queued("a.mrc", 1, 1.0, old.digest())
+        assert apply_config_policy(journal, old, "abort") == 0
+        journal.mark_queued("a.mrc", "a.mrc", None, old.digest())
         journal.mark_done("a.mrc", 2, 1.0, 0.1, "a.star", old.digest())
-        with pytest.raises(WatchError, match="--on-config-change keep"):
-            check_config_change(journal, new, "abort")
-        assert check_config_change(journal, new, "keep") == 0
-        assert check_config_change(journal, new, "abort") == 0  # the choice is remembered
+        with pytest.raises(UsageError, match="diameter_angstrom: 60.0 -> 90.0.*keep"):
+            apply_config_policy(journal, new, "abort")
+        assert apply_config_policy(journal, new, "keep") == 0
+        assert apply_config_policy(journal, new, "abort") == 0  # the choice is remembered
         assert journal.entry("a.mrc").status == "done"
         third = preset("default", diameter_angstrom=120.0)
-        assert check_config_change(journal, third, "redo") == 1
+        assert apply_config_policy(journal, third, "redo") == 1
         assert journal.entry("a.mrc").status == "queued"
-        with pytest.raises(WatchError, match="must be one of"):
-            check_config_change(journal, old, "sometimes")
+        with pytest.raises(UsageError, match="must be one of"):
+            apply_config_policy(journal, old, "sometimes")
 
 
 def test_picks_read_back_from_a_star_and_stale_temporaries_go(tmp_path: Path) -> None:
@@ -248,6 +245,7 @@ def test_once_mirrors_the_tree_restarts_skip_and_new_parameters_need_a_choice(
     changed = run("changed.log", "--diameter", "90")
     assert changed.process.returncode == 2
     assert "--on-config-change keep" in changed.stderr.read_text()
+    assert "diameter_angstrom: 60.0 -> 90.0" in changed.stderr.read_text()
     redone = run("redone.log", "--diameter", "90", "--on-config-change", "redo")
     assert redone.process.returncode == 0 and len(redone.events("done")) == 4
     assert_exactly_once(acquisition, out, micrographs)
@@ -305,9 +303,10 @@ def test_bad_input_is_recorded_once_and_the_daemon_keeps_going(tmp_path: Path,
     assert not list(elsewhere.iterdir())
 
     status = cli("status", str(out), "--json")
-    assert json.loads(status.stdout)["daemon_running"] is True
+    assert json.loads(status.stdout)["running"] is True
+    assert json.loads(status.stdout)["session"]["kind"] == "watch"
     second = cli("watch", str(acquisition), "-o", str(out), "--diameter", "60", "--once")
-    assert second.returncode == 2 and "already writing" in second.stderr
+    assert second.returncode == 2 and "another cryostream session (watch" in second.stderr
     assert daemon.stop(signal.SIGTERM) == 0
     assert daemon.events("stop")
     assert (out / LOCK_NAME).exists() and statuses(out) == expected
@@ -317,8 +316,7 @@ def test_bad_input_is_recorded_once_and_the_daemon_keeps_going(tmp_path: Path,
     daemons.append(retry)
     assert retry.process.wait(timeout=180) == 1  # the bad files still fail
     assert statuses(out)[str(acquisition / "blocked" / "unwritable.mrc")] == "done"
-    assert coordinate_path(acquisition / "blocked" / "unwritable.mrc", out,
-                           input_root=acquisition).is_file()
+    assert mirrored_path(acquisition / "blocked" / "unwritable.mrc", acquisition, out).is_file()
 
 
 def test_sigkill_at_random_moments_loses_and_repeats_nothing(tmp_path: Path,

@@ -22,8 +22,8 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from ..journal import Journal
-from ..star import coordinate_path
+from ..session.journal import Journal
+from ..session.naming import mirrored_path
 from .throughput import DIAMETER_ANGSTROM, SIDE_PX, write_bench_micrographs
 
 STAR_POLL_SECONDS = 0.01
@@ -88,7 +88,7 @@ def run_latency_bench(micrographs: int = 15, interval_seconds: float = 2.0,
         try:
             _wait_for_start(daemon)
             warm_up = land_micrograph(sources[0], data / "warm_up.mrc", in_place)
-            _wait_for(coordinate_path(warm_up, out, input_root=acquisition), START_TIMEOUT_SECONDS)
+            _wait_for(mirrored_path(warm_up, acquisition, out), START_TIMEOUT_SECONDS)
             latencies = _measure(sources[1:], data, out, acquisition, interval_seconds, in_place)
         finally:
             daemon.terminate()
@@ -139,7 +139,7 @@ def _measure(sources: list[Path], data: Path, out: Path, acquisition: Path,
             time.sleep(max(0.0, start + index * interval_seconds - time.monotonic()))
             target = land_micrograph(source, data / f"FoilHole_{index:04d}_Data.mrc", in_place)
             with lock:
-                landed[coordinate_path(target, out, input_root=acquisition)] = time.monotonic()
+                landed[mirrored_path(target, acquisition, out)] = time.monotonic()
 
     thread = threading.Thread(target=writer, daemon=True)
     thread.start()

@@ -35,10 +35,10 @@ from threadpoolctl import threadpool_limits
 from ..config import PickerConfig
 from ..convert import to_uint8
 from ..evaluation import coordinates_xy
-from ..executor import pick_file
 from ..io import MICROGRAPH_SUFFIXES, BadInputError, read_micrograph
 from ..metrics import Counts, score_distance
 from ..picker import Picks
+from ..session.work import pick_file
 from ..star import DEFAULT_SUFFIX, star_text, write_atomically, write_star
 from .synthetic import synthetic_micrograph, write_mrc
 
@@ -193,15 +193,14 @@ def pooled(per_micrograph: dict[str, Counts]) -> Counts:
 def run_cryostream(mrcs: Sequence[Path], bench_set: BenchSet,
                    config: PickerConfig) -> PickerResult:
     """Pick every MRC on one thread; time each end to end (read + pick)."""
-    config = replace(config, diameter_angstrom=bench_set.diameter_px * BENCH_PIXEL_SIZE_ANGSTROM,
-                     pixel_size_angstrom=BENCH_PIXEL_SIZE_ANGSTROM)
+    config = replace(config, diameter_angstrom=bench_set.diameter_px * BENCH_PIXEL_SIZE_ANGSTROM)
     picked, seconds = [], []
     threads = cv2.getNumThreads()
     cv2.setNumThreads(1)
     try:
         with threadpool_limits(1):
             for path in mrcs:
-                outcome = pick_file(path, config)
+                outcome = pick_file(path, config, BENCH_PIXEL_SIZE_ANGSTROM)
                 if outcome.error is not None:
                     raise BadInputError(path, outcome.error.removeprefix(f"{path}: "))
                 picked.append(np.column_stack([outcome.picks.x, outcome.picks.y]))

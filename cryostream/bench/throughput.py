@@ -20,8 +20,9 @@ import numpy as np
 import psutil
 
 from ..config import PickerConfig, preset
-from ..executor import Executor, lost_task, pick_file
-from ..outputs import OutputOptions, write_outputs
+from ..session.executor import Executor
+from ..session.outputs import OutputOptions, write_outputs
+from ..session.work import lost_task, pick_file
 from .synthetic import synthetic_micrograph, write_mrc
 
 SIDE_PX = 4096
@@ -100,7 +101,8 @@ def measure(kind: str, workers: int, paths: Sequence[Path], config: PickerConfig
             for outcome in pool.map_unordered(pick_file, paths, config, on_error=lost_task):
                 if outcome.picks is None:
                     raise RuntimeError(outcome.error)
-                write_outputs(outcome.picks, OutputOptions(out_dir), config)
+                write_outputs(outcome.picks, out_dir / f"{outcome.path.stem}_autopick.star",
+                              OutputOptions(out_dir), config)
             rates.append(len(paths) / (time.perf_counter() - started))
         picked = len(paths) * repeats
         worker_cpu = (cpu_seconds(processes) - worker_cpu) / picked

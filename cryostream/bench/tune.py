@@ -39,10 +39,10 @@ import numpy as np
 
 from ..config import PickerConfig
 from ..evaluation import coordinates_xy
-from ..executor import Executor
 from ..io import BadInputError, read_micrograph
 from ..metrics import Counts, score_distance
 from ..picker import pick_micrograph
+from ..session.executor import Executor
 from .picking import MATCH_RADIUS_DIAMETERS, labelled_files
 
 SPAN = 0.5
@@ -204,10 +204,12 @@ def load_labelled(folder: str | Path) -> tuple[tuple[Path, ...], list[np.ndarray
 
 
 def evaluate_config(config: PickerConfig, images: Sequence[Path], truth: Sequence[np.ndarray],
-                    index: int = 0, match_diameter_angstrom: float | None = None) -> Trial:
+                    index: int = 0, match_diameter_angstrom: float | None = None,
+                    pixel_size_angstrom: float | None = None) -> Trial:
     """Pick every micrograph with ``config`` and pool the distance-paradigm counts, matching within
     0.5 x ``match_diameter_angstrom`` (default: the configuration's diameter). Tuning keeps the
     user's diameter as the match radius while it varies the diameter the picker works at.
+    ``pixel_size_angstrom`` (Å/px) replaces the micrographs' headers.
 
     Bad input raises :class:`BadInputError`; a configuration the picker cannot run becomes a
     trial with an error (it loses to every scored one)."""
@@ -216,7 +218,7 @@ def evaluate_config(config: PickerConfig, images: Sequence[Path], truth: Sequenc
         for path, xy in zip(images, truth, strict=True):
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore")
-                micrograph = read_micrograph(path, config.pixel_size_angstrom)
+                micrograph = read_micrograph(path, pixel_size_angstrom)
             picks = pick_micrograph(micrograph, config)
             merits.append(picks.figure_of_merit)
             match_diameter_px = (picks.diameter_px if match_diameter_angstrom is None
@@ -232,14 +234,15 @@ def evaluate_config(config: PickerConfig, images: Sequence[Path], truth: Sequenc
 
 
 def tune(config: PickerConfig, folder: str | Path, trials: int = 30, seed: int = 0,
-         workers: int | None = None) -> TuneResult:
-    """Score ``config``, then ``trials`` random variations, on the labelled ``folder``.
+         workers: int | None = None, pixel_size_angstrom: float | None = None) -> TuneResult:
+    """Score ``config``, then ``trials`` random variations, on the labelled ``folder``
+    (``pixel_size_angstrom``, in Å/px, replaces the micrographs' headers).
 
     Trials run in rounds of at least ROUND_TRIALS (or one per worker); each round varies the best
     configuration found so far, so changes that help are kept and combined."""
     started = time.perf_counter()
     images, truth = load_labelled(folder)
-    start = evaluate_config(config, images, truth)
+    start = evaluate_config(config, images, truth, pixel_size_angstrom=pixel_size_angstrom)
     if start.counts is None:
         raise BadInputError(folder, f"the starting configuration cannot pick these micrographs "
                             f"({start.error})")
@@ -253,7 +256,7 @@ def tune(config: PickerConfig, folder: str | Path, trials: int = 30, seed: int =
             if not batch:
                 break
             futures = [pool.submit(evaluate_config, candidate, images, truth, len(done) + offset,
-                                   config.diameter_angstrom)
+                                   config.diameter_angstrom, pixel_size_angstrom)
                        for offset, candidate in enumerate(batch)]
             done += [future.result() for future in futures]
     return TuneResult(done, parameters, time.perf_counter() - started)

@@ -16,18 +16,24 @@ import argparse
 import io
 import os
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from cryostream.config import PRESETS, PickerConfig
+from cryostream.config import PickerConfig
 from cryostream.io import BadInputError
 from cryostream.picker import Picks
+from cryostream.session.batch import run_batch
+from cryostream.session.engine import SessionOptions, Summary, Task
+from cryostream.session.errors import OutputError, UsageError, output_boundary
+from cryostream.session.executor import ExecutorChoice
+from cryostream.session.naming import check_unique, mirrored_path
+from cryostream.session.outputs import OutputOptions
 from cryostream.star import write_atomically
-from integrations import UsageError, pick_each, picker_config, with_pixel_size
+from integrations import add_picker_arguments, picker_config
 
 # The particle fields written, with their dtypes as Dataset.descr() reports them ("uid" comes first).
 PARTICLE_FIELDS: list[tuple] = [
@@ -94,21 +100,28 @@ def particles_dataset(picked: Sequence[tuple[Exposure, Picks]], min_dist_angstro
     return dataset
 
 
-def pick_exposures(exposures: Sequence[Exposure], project_dir: Path, config: PickerConfig,
-                   workers: int) -> tuple[list[tuple[Exposure, Picks]], list[str]]:
+def pick_exposures(exposures: Sequence[Exposure], project_dir: Path, out_dir: Path,
+                   config: PickerConfig, args: argparse.Namespace,
+                   log: Callable[[str], None]) -> tuple[list[tuple[Exposure, Picks]], Summary]:
     """Pick every exposure's micrograph (at ``project_dir / path``, with the exposure's pixel size
-    unless ``config`` fixes one); returns the picks in exposure order and the one-line failures."""
-    by_file = {project_dir / exposure.path: exposure for exposure in exposures}
-    picks: dict[int, Picks] = {}
-    failures = []
-    for outcome in pick_each([(path, with_pixel_size(config, exposure.pixel_size_angstrom))
-                              for path, exposure in by_file.items()], workers):
-        if outcome.picks is None:
-            failures.append(str(outcome.error))
-        else:
-            picks[by_file[outcome.path].uid] = outcome.picks
-    return [(exposure, picks[exposure.uid]) for exposure in exposures
-            if exposure.uid in picks], failures
+    unless --pixel-size overrides it) in a session over ``out_dir``; returns the picks of every
+    exposure done there, in exposure order, and the session's summary."""
+    outputs = {exposure.path: mirrored_path(project_dir / exposure.path, project_dir, out_dir)
+               for exposure in exposures}
+    check_unique(outputs)
+    tasks = [Task(project_dir / exposure.path, exposure.path, outputs[exposure.path],
+                  exposure.pixel_size_angstrom) for exposure in exposures]
+    options = SessionOptions("cryosparc", OutputOptions(out_dir), args.on_config_change,
+                             args.pixel_size)
+
+    def on_event(kind: str, fields: dict[str, Any]) -> None:
+        if kind == "failed":
+            log(f"failed: {fields['error']}")
+
+    result = run_batch(options, config, tasks, ExecutorChoice("local", args.workers),
+                       on_event=on_event)
+    return ([(exposure, result.picks[exposure.path]) for exposure in exposures
+             if exposure.path in result.picks], result.summary)
 
 
 def min_dist_angstrom(config: PickerConfig) -> float:
@@ -140,15 +153,9 @@ def build_parser() -> argparse.ArgumentParser:
         "External job and save a 'particle' output. Offline mode (--exposures-cs): write the same "
         "particles as a .cs file. Centres are stored as fractions of the micrograph; the diameter "
         "is in Å.")
-    parser.add_argument("--diameter", type=float,
-                        help="Particle diameter in Å (converted with each exposure's pixel size).")
+    add_picker_arguments(parser)
     parser.add_argument("--pixel-size", type=float,
                         help="Pixel size in Å/px; overrides the exposures' micrograph_blob/psize_A.")
-    parser.add_argument("--threshold", type=float,
-                        help="Drop picks whose figure of merit is below this (unitless).")
-    parser.add_argument("--preset", default="default", help=f"Starting parameters: "
-                        f"{', '.join(PRESETS)}.")
-    parser.add_argument("--config", type=Path, help="TOML file with picker parameters.")
     parser.add_argument("--workers", type=int, default=1, help="Worker processes.")
     parser.add_argument("--project-dir", type=Path,
                         help="The CryoSPARC project directory as mounted here (server mode: "
@@ -156,7 +163,9 @@ def build_parser() -> argparse.ArgumentParser:
     offline = parser.add_argument_group("offline mode")
     offline.add_argument("--exposures-cs", type=Path,
                          help="Exposures .cs file (with micrograph_blob) to pick.")
-    offline.add_argument("--out", type=Path, help="Particles .cs file to write.")
+    offline.add_argument("--out", type=Path, help="Output folder: particles.cs, the coordinate "
+                         "STARs (mirroring the exposures' folders), particles.star and the "
+                         "journal (a re-run picks only exposures not picked yet).")
     server = parser.add_argument_group("server mode (password from $CRYOSPARC_PASSWORD or a "
                                        "'python -m cryosparc.tools login' session)")
     server.add_argument("--url", help="CryoSPARC base URL, e.g. http://cryosparc.example:39000.")
@@ -170,20 +179,24 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+PARTICLES_CS = "particles.cs"
+
+
 def run_offline(args: argparse.Namespace, config: PickerConfig) -> int:
-    """Pick the exposures of a ``.cs`` file and write the particles ``.cs``; 1 if any failed."""
+    """Pick the exposures of a ``.cs`` file and write ``OUT/particles.cs``; 1 if any failed."""
     if args.out is None:
-        raise UsageError("--exposures-cs needs --out <particles.cs>")
+        raise UsageError("--exposures-cs needs --out <output folder>")
     exposures = exposures_from_dataset(read_cs(args.exposures_cs), str(args.exposures_cs))
     project_dir = args.project_dir or args.exposures_cs.parent
-    picked, failures = pick_exposures(exposures, project_dir, config, args.workers)
+    picked, summary = pick_exposures(exposures, project_dir, args.out, config, args,
+                                     lambda line: print(f"cryostream-cryosparc: {line}",
+                                                        file=sys.stderr))
     particles = particles_dataset(picked, min_dist_angstrom(config))
-    write_cs(particles, args.out)
-    for failure in failures:
-        print(f"cryostream-cryosparc: failed: {failure}", file=sys.stderr)
-    print(f"{len(picked)} exposures picked, {len(particles)} particles, {len(failures)} failed. "
-          f"Output: {args.out}")
-    return 1 if failures else 0
+    with output_boundary(args.out / PARTICLES_CS):
+        write_cs(particles, args.out / PARTICLES_CS)
+    print(f"{summary.line()}; {len(particles)} particles of {len(picked)} exposures in "
+          f"{args.out / PARTICLES_CS}")
+    return 1 if summary.failed else 0
 
 
 def run_server(args: argparse.Namespace, config: PickerConfig) -> int:
@@ -210,19 +223,16 @@ def run_server(args: argparse.Namespace, config: PickerConfig) -> int:
         exposures = exposures_from_dataset(job.load_input(INPUT_NAME, EXPOSURE_SLOTS),
                                            args.micrographs)
         project_dir = args.project_dir or Path(str(project.dir))
-        picked, failures = pick_exposures(exposures, project_dir, config, args.workers)
-        for failure in failures:
-            job.log(f"failed: {failure}", level="warning")
+        picked, summary = pick_exposures(exposures, project_dir, project_dir / job.uid, config,
+                                         args, lambda line: job.log(line, level="warning"))
         particles = particles_dataset(picked, min_dist_angstrom(config))
         output = job.alloc_output(OUTPUT_NAME, particles)
         for field, *_ in PARTICLE_FIELDS:
             output[field] = particles[field]
         job.save_output(OUTPUT_NAME, output)
-        job.log(f"cryostream: {len(picked)} exposures picked, {len(particles)} particles, "
-                f"{len(failures)} failed")
-    print(f"{args.project} {job.uid}: {len(picked)} exposures picked, {len(particles)} particles, "
-          f"{len(failures)} failed")
-    return 1 if failures else 0
+        job.log(f"cryostream: {summary.line()}; {len(particles)} particles")
+    print(f"{args.project} {job.uid}: {summary.line()}; {len(particles)} particles")
+    return 1 if summary.failed else 0
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -239,10 +249,9 @@ def main(argv: Sequence[str] | None = None) -> int:
             raise UsageError("give either --exposures-cs (offline) or --url (CryoSPARC server)")
         if args.workers < 1:
             raise UsageError(f"--workers must be at least 1, got {args.workers}")
-        config = picker_config(args.diameter, args.preset, args.config, args.threshold,
-                               args.pixel_size)
+        config = picker_config(args)
         return run_offline(args, config) if args.url is None else run_server(args, config)
-    except (ValueError, OSError) as error:
+    except (UsageError, OutputError, BadInputError, OSError) as error:
         print(f"cryostream-cryosparc: error: {error}", file=sys.stderr)
         return 2
 

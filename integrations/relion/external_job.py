@@ -7,30 +7,38 @@ how it ended by creating ``RELION_JOB_EXIT_SUCCESS``, ``RELION_JOB_EXIT_FAILURE`
 
 Coordinates go where RELION's own autopicker puts them (the micrograph path without its leading
 ``Type/jobNNN/`` and extension, under the job directory, ``_autopick.star``), in pixels of the
-micrograph. A re-run of the same job (``--repeat``, Schemes) picks only micrographs without a
-coordinate file and rewrites the summary files; nothing already written is touched.
+micrograph. The job directory holds the session's journal: a re-run of the same job
+(``--repeat``, Schemes, on-the-fly passes) picks only micrographs not picked yet and rewrites the
+summary files; with other parameters it refuses, naming each change, unless the label
+``on_config_change`` says ``keep`` or ``redo``.
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import re
 import sys
 import traceback
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import pandas as pd
 import starfile
 
 from cryostream import __version__
-from cryostream.config import PRESETS
 from cryostream.io import BadInputError
-from cryostream.journal import Journal
-from cryostream.outputs import provenance
-from cryostream.star import DEFAULT_SUFFIX, coordinate_path, star_text, write_atomically, write_star
-from integrations import StopRequested, UsageError, pick_each, picker_config, with_pixel_size
+from cryostream.session.batch import run_batch
+from cryostream.session.cancel import Cancellation
+from cryostream.session.engine import SessionOptions, Summary, Task
+from cryostream.session.errors import OutputError, UsageError
+from cryostream.session.executor import ExecutorChoice
+from cryostream.session.naming import check_unique, mirrored_path
+from cryostream.session.outputs import OutputOptions
+from cryostream.star import DEFAULT_SUFFIX, star_text, write_atomically
+from integrations import add_picker_arguments, picker_config
 
 EXIT_SUCCESS = "RELION_JOB_EXIT_SUCCESS"
 EXIT_FAILURE = "RELION_JOB_EXIT_FAILURE"
@@ -54,8 +62,8 @@ class _Parser(argparse.ArgumentParser):
 
 
 def build_parser() -> argparse.ArgumentParser:
-    """The options RELION passes (--o, --in_mics, --j) and the ones a user may add as
-    ``paramN_label``/``paramN_value`` pairs (labels without the leading dashes)."""
+    """The options RELION passes (--o, --in_mics, --j, --pipeline_control) and the ones a user
+    adds as ``paramN_label``/``paramN_value`` pairs (labels without the leading dashes)."""
     parser = _Parser(prog="cryostream-relion", allow_abbrev=False,
                      description="Pick particles for a RELION External job. Put "
                      "'cryostream-relion' in 'External executable', the micrographs STAR in "
@@ -65,16 +73,11 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--in_mics", required=True,
                         help="Micrographs STAR file, as 'Input micrographs' (RELION passes it).")
     parser.add_argument("--j", type=int, default=1, help="Worker processes (RELION's threads).")
-    parser.add_argument("--diameter", type=float,
-                        help="Particle diameter in Å (converted to pixels with the pixel size).")
+    parser.add_argument("--pipeline_control", help="Job directory for RELION's exit and abort "
+                        "files (RELION passes it when the executable's name holds 'relion_').")
+    add_picker_arguments(parser)
     parser.add_argument("--pixel_size", "--pixel-size", type=float,
                         help="Pixel size in Å/px; overrides the optics group and MRC header.")
-    parser.add_argument("--threshold", type=float,
-                        help="Drop picks whose figure of merit is below this (unitless).")
-    parser.add_argument("--preset", default="default",
-                        help=f"Starting parameters: {', '.join(PRESETS)}.")
-    parser.add_argument("--config", type=Path,
-                        help="TOML file with picker parameters; other parameters override it.")
     parser.add_argument("--relion_version", "--relion-version", default="auto",
                         choices=("auto", *VERSIONS),
                         help=f"Which RELION's output files to write; auto reads {PIPELINE}.")
@@ -87,7 +90,8 @@ def parse_arguments(argv: Sequence[str]) -> argparse.Namespace:
     args, unknown = parser.parse_known_args(argv)
     if unknown:
         known = sorted({option.lstrip("-").replace("-", "_") for action in parser._actions
-                        for option in action.option_strings} - {"h", "help", "o", "in_mics", "j"})
+                        for option in action.option_strings}
+                       - {"h", "help", "o", "in_mics", "j", "pipeline_control"})
         raise UsageError(f"unknown parameter(s) {' '.join(unknown)}; parameter labels "
                          f"cryostream-relion understands: {', '.join(known)}")
     if args.j < 1:
@@ -128,6 +132,8 @@ def read_micrographs_star(path: str | Path) -> list[MicrographEntry]:
     """The micrographs of a RELION micrographs STAR (3.1+ ``data_optics`` + ``data_micrographs``,
     or a single 3.0-style table)."""
     path = Path(path)
+    if not path.is_file():
+        raise BadInputError(path, "does not exist" if not path.exists() else "is not a file")
     try:
         blocks = starfile.read(path, always_dict=True)
     except Exception as error:  # starfile raises many types on malformed input
@@ -153,7 +159,7 @@ def relion_coordinate_path(micrograph_name: str, job_dir: str | Path) -> Path:
     leading Type/jobNNN/ and extension>_autopick.star``; a path leaving the job directory is
     refused."""
     relative = JOB_PREFIX.sub("", micrograph_name, count=1).lstrip("/")
-    return coordinate_path(relative, job_dir, DEFAULT_SUFFIX, input_root=".")
+    return mirrored_path(relative, ".", job_dir, DEFAULT_SUFFIX)
 
 
 def write_summary(job_dir: str | Path, in_mics: str, coordinates: dict[str, Path],
@@ -178,47 +184,45 @@ def write_summary(job_dir: str | Path, in_mics: str, coordinates: dict[str, Path
     return [node, write_atomically(job_dir / OUTPUT_NODES, star_text({"output_nodes": nodes}))]
 
 
-def run_job(args: argparse.Namespace) -> None:
-    """Pick the micrographs of ``args.in_mics`` not picked yet and write RELION's files.
+def micrograph_tasks(entries: Sequence[MicrographEntry], job_dir: Path) -> list[Task]:
+    """One task per micrograph (listed twice counts once): the file under the project directory
+    (the working directory RELION runs jobs in), named as RELION names it, its coordinates where
+    RELION looks for them, with its optics group's pixel size."""
+    unique = {entry.name: entry for entry in entries}
+    outputs = {name: relion_coordinate_path(name, job_dir) for name in unique}
+    check_unique(outputs)
+    return [Task(Path.cwd() / name, name, outputs[name], unique[name].pixel_size_angstrom)
+            for name in unique]
 
-    A micrograph that cannot be picked is reported on stderr and retried by the next run; the job
-    fails only when every micrograph it tried failed."""
-    job_dir = Path(args.o)
+
+def run_job(args: argparse.Namespace) -> Summary:
+    """Pick the micrographs of ``args.in_mics`` not picked yet in the job directory (a re-run
+    picks only new ones) and write RELION's files; returns the session's summary."""
+    job_dir = Path(args.pipeline_control or args.o)
     version = (detect_relion_version() if args.relion_version == "auto"
                else args.relion_version)
-    config = picker_config(args.diameter, args.preset, args.config, args.threshold,
-                           args.pixel_size)
-    entries = list({entry.name: entry for entry in read_micrographs_star(args.in_mics)}.values())
-    targets = {entry.name: relion_coordinate_path(entry.name, job_dir) for entry in entries}
-    todo = [entry for entry in entries if not targets[entry.name].exists()]
-    print(f"cryostream {__version__} (RELION {version} outputs): {len(entries)} micrographs in "
-          f"{args.in_mics}, {len(entries) - len(todo)} already picked, picking {len(todo)} with "
-          f"{args.j} worker(s)", flush=True)
-    configs = {entry.name: with_pixel_size(config, entry.pixel_size_angstrom) for entry in todo}
-    by_path = {Path(entry.name): entry.name for entry in todo}
-    picked = failed = 0
-    with Journal(job_dir) as journal:
-        for outcome in pick_each([(Path(entry.name), configs[entry.name]) for entry in todo],
-                                 args.j, lambda: (job_dir / ABORT_NOW).exists()):
-            name = by_path[outcome.path]
-            if outcome.picks is None:
-                failed += 1
-                journal.mark_failed(name, str(outcome.error), configs[name].digest())
-                print(f"cryostream-relion: warning: skipped {outcome.error}", file=sys.stderr,
-                      flush=True)
-                continue
-            written = write_star(outcome.picks, targets[name],
-                                 provenance(configs[name], outcome.picks))
-            merit = outcome.picks.figure_of_merit
-            journal.mark_done(name, len(merit), float(merit.mean()) if len(merit) else None,
-                              outcome.seconds, str(written), configs[name].digest())
-            picked += 1
-            print(f"{name}: {len(outcome.picks)} particles -> {written}", flush=True)
-    write_summary(job_dir, args.in_mics, {name: path for name, path in targets.items()
-                                          if path.exists()}, version)
-    if failed and not picked:
-        raise BadInputError(args.in_mics, f"none of its {failed} unpicked micrographs could be "
-                            "picked (reasons above)")
+    config = picker_config(args)
+    tasks = micrograph_tasks(read_micrographs_star(args.in_mics), Path(args.o))
+    print(f"cryostream {__version__} (RELION {version} outputs): {len(tasks)} micrographs in "
+          f"{args.in_mics}, {args.j} worker(s)", flush=True)
+    options = SessionOptions("relion", OutputOptions(Path(args.o), combined_star=False),
+                             args.on_config_change, args.pixel_size)
+    summary = run_batch(options, config, tasks, ExecutorChoice("local", args.j),
+                        Cancellation(job_dir / ABORT_NOW), report_event).summary
+    write_summary(args.o, args.in_mics, {task.name: task.star for task in tasks
+                                         if task.star.is_file()}, version)
+    print(f"cryostream: {summary.line()}", flush=True)
+    return summary
+
+
+def report_event(kind: str, fields: dict[str, Any]) -> None:
+    """What the job's run.out and run.err show for each micrograph."""
+    if kind == "done":
+        print(f"{fields['micrograph']}: {fields['picks']} particles -> {fields['output']}",
+              flush=True)
+    elif kind == "failed":
+        print(f"cryostream-relion: warning: skipped {fields['error']}", file=sys.stderr,
+              flush=True)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -235,23 +239,35 @@ def main(argv: Sequence[str] | None = None) -> int:
               file=sys.stderr)
         return 2
     job_dir = Path(job_dir_name)
-    job_dir.mkdir(parents=True, exist_ok=True)
-    for name in (EXIT_SUCCESS, EXIT_FAILURE, EXIT_ABORTED):
-        (job_dir / name).unlink(missing_ok=True)
     outcome, code = EXIT_FAILURE, 1
     try:
-        run_job(parse_arguments(argv))
-        outcome, code = EXIT_SUCCESS, 0
-    except StopRequested:
-        print(f"cryostream-relion: aborted ({ABORT_NOW} found)", file=sys.stderr)
-        outcome, code = EXIT_ABORTED, 2
-    except (ValueError, OSError) as error:
+        job_dir.mkdir(parents=True, exist_ok=True)
+        for name in (EXIT_SUCCESS, EXIT_FAILURE, EXIT_ABORTED, ABORT_NOW):
+            (job_dir / name).unlink(missing_ok=True)
+        outcome, code = job_outcome(run_job(parse_arguments(argv)), job_dir)
+    except (UsageError, OutputError, BadInputError, OSError) as error:
         print(f"cryostream-relion: error: {error}", file=sys.stderr)
     except Exception:
         traceback.print_exc()
     finally:
-        write_atomically(job_dir / outcome, b"")
+        with contextlib.suppress(OSError):
+            write_atomically(job_dir / outcome, b"")
     return code
+
+
+def job_outcome(summary: Summary, job_dir: Path) -> tuple[str, int]:
+    """The RELION exit file and exit code for a finished run: aborted when asked to stop (the
+    abort file is removed, as RELION's own programs do), failed when every micrograph it tried
+    failed, else succeeded (failures are counted in run.out)."""
+    if summary.cancelled:
+        (job_dir / ABORT_NOW).unlink(missing_ok=True)
+        print(f"cryostream-relion: aborted ({summary.cancelled})", file=sys.stderr)
+        return EXIT_ABORTED, 2
+    if summary.failed and not summary.picked and not summary.already_done:
+        print(f"cryostream-relion: error: none of the {len(summary.failed)} micrographs could be "
+              "picked (reasons above)", file=sys.stderr)
+        return EXIT_FAILURE, 1
+    return EXIT_SUCCESS, 0
 
 
 if __name__ == "__main__":

@@ -9,77 +9,58 @@ libraries single-threaded: one core per worker, so N workers use N cores without
 
 from __future__ import annotations
 
+import ctypes
 import multiprocessing
 import os
-import time
-import warnings
+import signal
+import sys
 from collections.abc import Callable, Iterable, Iterator
-from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
+from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import cv2
-import numpy as np
 from threadpoolctl import threadpool_limits
 
-from .config import PickerConfig
-from .io import BadInputError, read_micrograph
-from .picker import Picks, pick_micrograph, working_image
+from .errors import UsageError
+from .work import one_line
 
-KINDS = ("local", "dask")
+KINDS = ("local", "dask", "inline")
 DASK_RETRIES = 2
 CONNECT_TIMEOUT_SECONDS = 30
-
-
-@dataclass(frozen=True)
-class PickOutcome:
-    """The result of picking one file: picks, or the one-line reason it failed."""
-
-    path: Path
-    picks: Picks | None
-    error: str | None
-    seconds: float
-    image8: np.ndarray | None = None
-
-
-def pick_file(path: str | Path, config: PickerConfig, keep_image: bool = False) -> PickOutcome:
-    """Read and pick one file; any failure becomes an outcome with a one-line error.
-
-    With ``keep_image`` the outcome also carries the binned 8-bit working image (for a PNG/JPEG
-    copy next to the outputs)."""
-    started = time.perf_counter()
-    path = Path(path)
-    try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            micrograph = read_micrograph(path, config.pixel_size_angstrom)
-        picks = pick_micrograph(micrograph, config)
-        image8 = working_image(micrograph, config)[0] if keep_image else None
-        return PickOutcome(path, picks, None, time.perf_counter() - started, image8)
-    except BadInputError as error:
-        message = str(error)
-    except Exception as error:  # a picker bug must not stop a batch; keep the reason
-        message = f"{path}: picking failed ({one_line(error)})"
-    return PickOutcome(path, None, message, time.perf_counter() - started)
-
-
-def lost_task(path: str | Path, error: BaseException) -> PickOutcome:
-    """The outcome of a task the executor could not run to the end (its worker process kept
-    dying, the pool broke, the scheduler went away): a failure naming the file."""
-    return PickOutcome(Path(path), None, f"{path}: task lost ({one_line(error)})", 0.0)
-
-
-def one_line(error: BaseException) -> str:
-    """``Type: message`` of an exception on one line."""
-    message = " ".join(str(error).split())
-    return f"{type(error).__name__}: {message}" if message else type(error).__name__
+PR_SET_PDEATHSIG = 1
 
 
 def default_workers() -> int:
     """One worker per core: workers are single-threaded and the client only writes small files."""
     return os.cpu_count() or 1
+
+
+def start_worker() -> None:
+    """Set up a local pool worker: one core, stop signals left to the parent, death with it."""
+    ignore_stop_signals()
+    die_with_parent()
+    single_threaded()
+
+
+def ignore_stop_signals() -> None:
+    """Ignore SIGINT and SIGTERM: Ctrl-C reaches the whole process group, and the parent finishes
+    or abandons each micrograph itself (no KeyboardInterrupt tracebacks from workers)."""
+    for number in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(number, signal.SIG_IGN)
+
+
+def die_with_parent() -> None:
+    """Ask Linux to kill this process when its parent dies (PR_SET_PDEATHSIG), so a SIGKILLed or
+    OOM-killed daemon leaves no workers behind; exit at once if the parent is already gone."""
+    if sys.platform != "linux":
+        return
+    parent = os.getppid()
+    ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
+    if os.getppid() != parent:
+        os._exit(1)
 
 
 SINGLE_THREAD_VARIABLES = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS")
@@ -95,27 +76,50 @@ def single_threaded() -> None:
     threadpool_limits(1)
 
 
+@dataclass(frozen=True)
+class ExecutorChoice:
+    """Where to pick, as the command line says it: ``local`` (a process pool), ``dask`` (a
+    cluster at ``scheduler``, or a private LocalCluster) or ``inline``; ``workers`` None means
+    one per core."""
+
+    kind: str = "local"
+    workers: int | None = None
+    scheduler: str | None = None
+
+    def open(self, task_count: int | None = None) -> Executor:
+        """The executor; a local pool of one worker, or for one micrograph, runs inline instead
+        (starting a worker process costs more than picking one micrograph)."""
+        inline = self.kind == "local" and (self.workers == 1 or task_count == 1)
+        return Executor("inline" if inline else self.kind, self.workers, self.scheduler)
+
+
 class Executor:
     """Runs ``fn(item, *args)`` for many items on worker processes.
 
     ``kind="local"``: a process pool of ``workers`` processes on this machine (started by a fork
     server, so a parent that already used OpenMP cannot deadlock them; a pool whose process was
-    killed is replaced on the next submit). ``kind="dask"``: a ``dask.distributed`` cluster, given
-    by ``scheduler`` (an address such as ``tcp://host:8786`` or a scheduler file written by
-    ``dask scheduler --scheduler-file``); without one, a private LocalCluster of ``workers``
-    single-threaded worker processes is started and closed with the executor.
+    killed is replaced on the next submit). Workers ignore SIGINT and SIGTERM (the parent decides
+    when to stop) and die with their parent, however it dies. ``kind="dask"``: a
+    ``dask.distributed`` cluster, given by ``scheduler`` (an address such as ``tcp://host:8786``
+    or a scheduler file written by ``dask scheduler --scheduler-file``); without one, a private
+    LocalCluster of ``workers`` single-threaded worker processes is started and closed with the
+    executor. ``kind="inline"``: in this process, one task at a time (no start-up cost: one
+    worker picking a few micrographs is done before a pool has started).
     """
 
     def __init__(self, kind: str = "local", workers: int | None = None,
                  scheduler: str | None = None) -> None:
         if kind not in KINDS:
-            raise ValueError(f"unknown executor {kind!r}; choose 'local' or 'dask'")
+            raise UsageError(f"--executor must be one of {', '.join(KINDS)}, got {kind!r}")
         if scheduler is not None and kind != "dask":
-            raise ValueError("--scheduler needs --executor dask")
+            raise UsageError("--scheduler needs --executor dask")
+        if workers is not None and workers < 1:
+            raise UsageError(f"--workers must be at least 1, got {workers}")
         self.kind = kind
-        self._workers = workers or default_workers()
+        self._workers = 1 if kind == "inline" else workers or default_workers()
         self._cluster: Any = None
-        self._pool: Any = self._local_pool() if kind == "local" else self._dask_client(scheduler)
+        self._pool: Any = {"local": self._local_pool, "dask": lambda: self._dask_client(scheduler),
+                           "inline": lambda: None}[kind]()
 
     @property
     def workers(self) -> int:
@@ -124,6 +128,12 @@ class Executor:
         if self.kind == "dask":
             return max(1, sum(self._pool.nthreads().values()))
         return self._workers
+
+    @property
+    def capacity(self) -> int:
+        """How many tasks to keep submitted at once: one per local worker, so a stop request
+        cancels everything not yet running; twice the threads on Dask, to hide its latency."""
+        return 2 * self.workers if self.kind == "dask" else self.workers
 
     def submit(self, fn: Callable[..., Any], *args: Any) -> Any:
         """Start one task; returns a future with ``.result()`` and ``.done()``. ``fn`` must be
@@ -135,6 +145,10 @@ class Executor:
         rescheduled by Dask itself (``distributed.scheduler.allowed-failures``)."""
         if self.kind == "dask":
             return self._pool.submit(fn, *args, key=task_key(fn, args), retries=DASK_RETRIES)
+        if self.kind == "inline":
+            future: Future = Future()
+            future.set_result(fn(*args))
+            return future
         try:
             return self._pool.submit(fn, *args)
         except BrokenProcessPool:
@@ -191,15 +205,27 @@ class Executor:
         """Process ids of the workers (for memory figures and tests); Dask asks each worker."""
         if self.kind == "dask":
             return sorted(self._pool.run(os.getpid).values())
-        return sorted(self._pool._processes)
+        return sorted(self._pool._processes) if self.kind == "local" else []
+
+    def terminate(self) -> None:
+        """Stop now: kill local workers mid-task (their micrographs stay recorded as not done)."""
+        if self.kind == "local":
+            processes = list(self._pool._processes.values())
+            self._pool.shutdown(wait=False, cancel_futures=True)
+            for process in processes:
+                process.kill()
+        self.close()
 
     def close(self) -> None:
+        if self._pool is None:
+            return
         if self.kind == "dask":
             self._pool.close()
             if self._cluster is not None:
                 self._cluster.close()
-        else:
+        elif self.kind == "local":
             self._pool.shutdown(wait=True, cancel_futures=True)
+        self._pool = None
 
     def __enter__(self) -> Executor:
         return self
@@ -209,8 +235,8 @@ class Executor:
 
     def _local_pool(self) -> ProcessPoolExecutor:
         context = multiprocessing.get_context("forkserver")
-        context.set_forkserver_preload([__name__])
-        return ProcessPoolExecutor(self._workers, mp_context=context, initializer=single_threaded)
+        context.set_forkserver_preload([f"{__package__}.forkserver"])
+        return ProcessPoolExecutor(self._workers, mp_context=context, initializer=start_worker)
 
     def _dask_client(self, scheduler: str | None) -> Any:
         from distributed import Client, LocalCluster
@@ -223,13 +249,13 @@ class Executor:
             is_file = "://" not in scheduler and (Path(scheduler).suffix == ".json"
                                                   or Path(scheduler).is_file())
             if is_file and not Path(scheduler).is_file():
-                raise ValueError(f"{scheduler}: Dask scheduler file not found")
+                raise UsageError(f"{scheduler}: Dask scheduler file not found")
             try:
                 client = (Client(scheduler_file=scheduler, timeout=CONNECT_TIMEOUT_SECONDS,
                                  set_as_default=False) if is_file else
                           Client(scheduler, timeout=CONNECT_TIMEOUT_SECONDS, set_as_default=False))
             except (OSError, TimeoutError) as error:
-                raise ValueError(f"cannot reach the Dask scheduler {scheduler} ({one_line(error)})"
+                raise UsageError(f"cannot reach the Dask scheduler {scheduler} ({one_line(error)})"
                                  ) from error
         client.register_plugin(single_threaded_plugin(), name="cryostream-single-threaded")
         return client

@@ -19,8 +19,10 @@ from distributed import Client, LocalCluster
 from cryostream.bench.synthetic import synthetic_micrograph, write_mrc
 from cryostream.bench.throughput import DIAMETER_ANGSTROM, write_bench_micrographs
 from cryostream.config import PickerConfig, preset
-from cryostream.executor import Executor, PickOutcome, lost_task, pick_file, task_key
-from cryostream.journal import Journal
+from cryostream.session.errors import UsageError
+from cryostream.session.executor import Executor, task_key
+from cryostream.session.journal import Journal
+from cryostream.session.work import PickOutcome, lost_task, pick_file
 from cryostream.star import read_coordinates
 
 CONFIG = preset("default", diameter_angstrom=60.0)
@@ -66,12 +68,12 @@ def test_pick_file_turns_bad_input_into_an_outcome_naming_the_file(tmp_path: Pat
 
 
 def test_unknown_executor_and_missing_scheduler_file_are_one_line_errors(tmp_path: Path) -> None:
-    with pytest.raises(ValueError, match="unknown executor 'slurm'"):
+    with pytest.raises(UsageError, match="--executor must be one of local, dask, inline, got 'slurm'"):
         Executor("slurm")
-    with pytest.raises(ValueError, match="needs --executor dask"):
+    with pytest.raises(UsageError, match="needs --executor dask"):
         Executor("local", scheduler="tcp://127.0.0.1:8786")
     missing = tmp_path / "scheduler.json"
-    with pytest.raises(ValueError, match=f"{missing}: Dask scheduler file not found"):
+    with pytest.raises(UsageError, match=f"{missing}: Dask scheduler file not found"):
         Executor("dask", scheduler=str(missing))
 
 

@@ -1,0 +1,92 @@
+"""What the commands share: the console, the one-line error exit, and option definitions derived
+from the configuration schema (:data:`cryostream.config.SETTINGS`) and the session's choices."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Any, NoReturn
+
+import typer
+from rich.console import Console
+
+from ..config import PRESET_HELP, SETTINGS, PickerConfig
+from ..session.errors import UsageError
+from ..session.executor import KINDS, ExecutorChoice
+from ..session.outputs import IMAGE_FORMATS, OutputOptions
+from ..session.policy import CHOICES
+from ..session.settings import effective_config, option_overrides
+
+# messages are never wrapped: a path in a log line or a one-line error stays whole and greppable
+console = Console(stderr=True, soft_wrap=True)
+
+
+def fail(message: str, code: int = 2) -> NoReturn:
+    """Print a one-line error and exit."""
+    console.print(f"[red]error:[/red] {message}", highlight=False)
+    raise typer.Exit(code)
+
+
+def schema_option(name: str, *aliases: str) -> Any:
+    """A typer option for a configuration field, with its help and unit from the schema."""
+    setting = SETTINGS[name]
+    return typer.Option(setting.option, *aliases, help=setting.describe() + ".")
+
+
+DiameterOption = Annotated[float | None, schema_option("diameter_angstrom", "-d")]
+ThresholdOption = Annotated[float | None, schema_option("min_figure_of_merit")]
+PixelSizeOption = Annotated[float | None, typer.Option(
+    "--pixel-size", help="Pixel size in Å/px; overrides the MRC header (and RELION's or "
+    "CryoSPARC's metadata). Required for PNG/JPEG/TIFF.")]
+PresetOption = Annotated[str, typer.Option("--preset", help=PRESET_HELP + ".")]
+ConfigOption = Annotated[Path | None, typer.Option(
+    "--config", "-c", help="TOML file with picker parameters (see examples/config.toml); "
+    "command-line options override it.")]
+OutOption = Annotated[Path, typer.Option("--out", "-o", help="Output folder; the input folder "
+                                         "tree is mirrored under it, with particles.star for all "
+                                         "picks and a journal.")]
+SuffixOption = Annotated[str, typer.Option(
+    help="Coordinate files are named <micrograph>_<suffix>.star.")]
+BoxOption = Annotated[bool, typer.Option("--box", help="Also write EMAN2 .box files.")]
+ImageFormatOption = Annotated[str | None, typer.Option(
+    "--write-image", help=f"Also write the binned 8-bit image: {' or '.join(IMAGE_FORMATS)}.")]
+OnConfigChangeOption = Annotated[str, typer.Option(
+    help="When OUT was picked with other parameters: abort (the default; names each changed "
+    "parameter), keep (earlier picks stay, new micrographs get the new parameters) or redo (pick "
+    f"everything again). One of {', '.join(CHOICES)}.")]
+IncludeOption = Annotated[list[str] | None, typer.Option(
+    "--include", help="Glob of micrograph files in folders (repeatable; default *.mrc). Matched "
+    "against the file name, or the path below the input folder when it has a '/'.")]
+ExcludeOption = Annotated[list[str] | None, typer.Option(
+    "--exclude", help="Glob of files to leave alone (repeatable), added to the defaults: power "
+    "spectra, CTF fits, gain references, movies (*_Fractions.mrc), atlas, EPU grid-square and "
+    "foil-hole images. Hidden and .tmp files are always skipped.")]
+WorkersOption = Annotated[int | None, typer.Option(
+    min=1, help="Worker processes (default: one per core).")]
+ExecutorOption = Annotated[str, typer.Option(
+    help="local (a process pool on this machine) or dask (a Dask cluster; its workers must see "
+    f"the micrographs under the same paths). One of {', '.join(KINDS[:2])}.")]
+SchedulerOption = Annotated[str | None, typer.Option(
+    help="Dask scheduler address (tcp://host:8786) or scheduler file, with --executor dask; "
+    "without it a LocalCluster of --workers processes is started.")]
+
+
+def build_config(diameter: float | None, preset_name: str, config_file: Path | None,
+                 threshold: float | None = None) -> PickerConfig:
+    """The effective configuration: preset or TOML file, then command-line overrides."""
+    return effective_config(preset_name, config_file,
+                            option_overrides({"diameter": diameter, "threshold": threshold}))
+
+
+def output_options(out: Path, box: bool, image_format: str | None) -> OutputOptions:
+    """The output choices, checked."""
+    if image_format is not None and image_format not in IMAGE_FORMATS:
+        raise UsageError(f"--write-image must be one of {', '.join(IMAGE_FORMATS)}, got "
+                         f"{image_format!r}")
+    return OutputOptions(out, box, image_format)
+
+
+def executor_choice(executor: str, workers: int | None, scheduler: str | None) -> ExecutorChoice:
+    if executor not in KINDS[:2]:
+        raise UsageError(f"--executor must be local or dask, got {executor!r}")
+    return ExecutorChoice(executor, workers, scheduler)
+

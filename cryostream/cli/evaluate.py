@@ -1,0 +1,93 @@
+"""``cryostream evaluate``: score coordinate files against truth, as tables or JSON."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich import box
+from rich.console import Console
+from rich.table import Table
+
+from ..evaluation import PARADIGMS, Evaluation, evaluate_files
+
+
+def evaluate(
+    picks: Annotated[Path, typer.Argument(help="Coordinate STAR file or folder of them.")],
+    truth: Annotated[Path, typer.Argument(help="Truth STAR file or folder; files pair up by "
+                                          "micrograph name (mic_autopick.star ~ mic.star).")],
+    diameter: Annotated[float | None, typer.Option(
+        "--diameter", help="Particle diameter in pixels of the micrograph; sets the matching "
+        "radius. Default: the diameter recorded in the picks files.")] = None,
+    radius: Annotated[float, typer.Option(help="Matching radius in particle diameters "
+                                          "(distance paradigm).")] = 0.5,
+    cell: Annotated[float, typer.Option(help="Grid cell size in pixels (grid paradigm).")
+                    ] = 100.0,
+    per_micrograph: Annotated[bool, typer.Option("--per-micrograph",
+                                                 help="Also print each micrograph's figures.")
+                              ] = False,
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON instead of tables.")
+                       ] = False,
+) -> None:
+    """Score picks against ground truth: accuracy, precision, recall, F1, F2 and Jaccard under
+    the distance paradigm (one-to-one matching within RADIUS x diameter) and the grid paradigm."""
+    evaluation = evaluate_files(picks, truth, diameter, cell, radius)
+    if as_json:
+        typer.echo(json.dumps(evaluation.to_dict(), indent=2))
+        return
+    out = Console()
+    if per_micrograph:
+        for paradigm in PARADIGMS:
+            out.print(per_micrograph_table(evaluation, paradigm))
+    out.print(pooled_table(evaluation, radius, cell))
+
+
+EVALUATION_ROWS = (("true positives (TP)", "true_positives"), ("false positives (FP)", "false_positives"),
+                   ("false negatives (FN)", "false_negatives"), ("true negatives (TN)", "true_negatives"),
+                   ("accuracy", "accuracy"), ("precision", "precision"), ("recall", "recall"),
+                   ("F1", "f1"), ("F2", "f2"), ("Jaccard", "jaccard"))
+PER_MICROGRAPH_COLUMNS = (("TP", "true_positives"), ("FP", "false_positives"),
+                          ("FN", "false_negatives"), ("precision", "precision"), ("recall", "recall"),
+                          ("F1", "f1"), ("F2", "f2"))
+
+
+def format_metric(value: float | int | None) -> str:
+    """Counts as integers, ratios with three decimals, a dash where the paradigm has none."""
+    if value is None:
+        return "-"
+    return str(value) if isinstance(value, int) else f"{value:.3f}"
+
+
+def pooled_table(evaluation: Evaluation, radius: float, cell: float) -> Table:
+    """Pooled figures with one row per metric and one column per paradigm: narrow enough for any
+    terminal."""
+    table = Table(title=f"pooled over {len(evaluation.per_micrograph)} micrographs", title_justify="left",
+                  caption=f"distance: one-to-one matches within {radius:g} x diameter; "
+                  f"grid: {cell:g} px cells", caption_justify="left")
+    table.add_column("metric", no_wrap=True)
+    summaries = {paradigm: evaluation.pooled(paradigm).summary() for paradigm in PARADIGMS}
+    for paradigm in PARADIGMS:
+        table.add_column(paradigm, justify="right", no_wrap=True)
+    for label, key in EVALUATION_ROWS:
+        table.add_row(label, *(format_metric(summaries[p][key]) for p in PARADIGMS))
+    return table
+
+
+def per_micrograph_table(evaluation: Evaluation, paradigm: str) -> Table:
+    """One row per micrograph with the counts and the four headline metrics (all six are in
+    --json), so it fits 72 columns; long names wrap instead of being cut."""
+    table = Table(title=f"{paradigm} paradigm, per micrograph", title_justify="left",
+                  box=box.SIMPLE_HEAD, pad_edge=False)
+    table.add_column("micrograph", overflow="fold", min_width=12)
+    for header, _ in PER_MICROGRAPH_COLUMNS:
+        table.add_column(header, justify="right", no_wrap=True, min_width=len(header))
+    for name, counts in evaluation.per_micrograph.items():
+        summary = counts[paradigm].summary()
+        table.add_row(name, *(format_metric(summary[key]) for _, key in PER_MICROGRAPH_COLUMNS))
+    return table
+
+
+def register(app: typer.Typer) -> None:
+    app.command(short_help="Score picks against truth: precision, recall, F1.")(evaluate)

@@ -1,0 +1,151 @@
+"""``cryostream pick`` (a batch session over files, folders and globs) and ``cryostream demo``."""
+
+from __future__ import annotations
+
+import shutil
+from collections import Counter
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+
+from ..session.batch import mirrored_tasks, run_batch
+from ..session.engine import EventSink, SessionOptions, Summary
+from ..session.errors import UsageError
+from ..session.naming import DEFAULT_SUFFIX, check_suffix
+from ..session.policy import check_choice
+from ..session.selection import Selected, Selection, select_inputs
+from .common import (
+    BoxOption,
+    ConfigOption,
+    DiameterOption,
+    ExcludeOption,
+    ExecutorOption,
+    ImageFormatOption,
+    IncludeOption,
+    OnConfigChangeOption,
+    OutOption,
+    PixelSizeOption,
+    PresetOption,
+    SchedulerOption,
+    SuffixOption,
+    ThresholdOption,
+    WorkersOption,
+    build_config,
+    console,
+    executor_choice,
+    output_options,
+)
+
+InputsArgument = Annotated[list[str], typer.Argument(
+    metavar="INPUTS...", help="Micrograph files (MRC, PNG, JPEG, TIFF), folders (searched "
+    "recursively for exposures) or globs.")]
+DryRunOption = Annotated[bool, typer.Option(
+    "--dry-run", help="List what would be picked and why the rest is skipped; pick nothing.")]
+SKIPPED_EXAMPLES = 3
+
+
+def pick(inputs: InputsArgument, out: OutOption = Path("picks"), diameter: DiameterOption = None,
+         pixel_size: PixelSizeOption = None, preset_name: PresetOption = "default",
+         config_file: ConfigOption = None, threshold: ThresholdOption = None,
+         include: IncludeOption = None, exclude: ExcludeOption = None,
+         dry_run: DryRunOption = False, on_config_change: OnConfigChangeOption = "abort",
+         suffix: SuffixOption = DEFAULT_SUFFIX, box: BoxOption = False,
+         image_format: ImageFormatOption = None, workers: WorkersOption = None,
+         executor: ExecutorOption = "local", scheduler: SchedulerOption = None) -> None:
+    """Pick particles in micrographs and write RELION/CryoSPARC coordinate files.
+
+    Writes OUT/<folders below the inputs' common folder>/<micrograph>_autopick.star (x, y in
+    pixels of the original micrograph; diameter in Å) and OUT/particles.star with every pick.
+    Micrographs already picked into OUT with the same parameters are skipped.
+    """
+    config = build_config(diameter, preset_name, config_file, threshold)
+    selected = select_inputs(inputs, Selection.from_options(include, exclude), out)
+    if dry_run:
+        show_selection(selected)
+        return
+    if not selected.micrographs:
+        raise UsageError(f"no micrographs found in {' '.join(inputs)} (see --dry-run)")
+    tasks = mirrored_tasks(selected, out, check_suffix(suffix))
+    options = SessionOptions("pick", output_options(out, box, image_format),
+                             check_choice(on_config_change), pixel_size)
+    with progress_bar(len(tasks)) as on_event:
+        summary = run_batch(options, config, tasks, executor_choice(executor, workers, scheduler),
+                            on_event=on_event).summary
+    finish(summary, out)
+
+
+@contextmanager
+def progress_bar(total: int) -> Iterator[EventSink]:
+    """A transient progress bar (on a terminal) advanced by the session's events, with failures
+    printed as they happen."""
+    progress = Progress(TextColumn("picking"), BarColumn(), MofNCompleteColumn(),
+                        TimeRemainingColumn(), console=console, transient=True,
+                        disable=not console.is_terminal)
+    task = progress.add_task("pick", total=total)
+
+    def on_event(kind: str, fields: dict[str, Any]) -> None:
+        if kind == "start":
+            progress.update(task, total=fields["to_pick"])
+        elif kind in ("done", "failed"):
+            progress.advance(task)
+        if kind == "failed":
+            progress.console.print(f"[red]failed:[/red] {fields['error']}", highlight=False)
+
+    with progress:
+        yield on_event
+
+
+def finish(summary: Summary, out: Path) -> None:
+    """Print the summary; exit 1 when a micrograph failed, 130/143 when stopped by a signal."""
+    console.print(f"{summary.line()}. Output: {out}", highlight=False)
+    if summary.cancelled:
+        raise typer.Exit(130 if summary.cancelled == "SIGINT" else 143)
+    if summary.failed:
+        raise typer.Exit(1)
+
+
+def show_selection(selected: Selected) -> None:
+    """What ``--dry-run`` prints: each micrograph to pick, then the skipped files grouped by
+    reason with a few examples."""
+    for path in selected.micrographs:
+        typer.echo(f"pick  {path}")
+    reasons = Counter(reason for _, reason in selected.skipped)
+    for reason, count in reasons.most_common():
+        examples = [str(path) for path, why in selected.skipped if why == reason][:SKIPPED_EXAMPLES]
+        more = ", ..." if count > len(examples) else ""
+        typer.echo(f"skip  {count} {'file' if count == 1 else 'files'}: {reason} "
+                   f"({', '.join(examples)}{more})")
+    typer.echo(f"{len(selected.micrographs)} to pick, {len(selected.skipped)} skipped; outputs "
+               f"mirror the folders below {selected.root}")
+
+
+def demo(folder: Annotated[Path, typer.Argument(help="Where to write the synthetic acquisition "
+                                                "and its picks (replaced if it exists).")
+                           ] = Path("cryostream-demo"),
+         micrographs: Annotated[int, typer.Option(min=1, help="Number of synthetic micrographs.")
+                                ] = 6) -> None:
+    """Try it on synthetic micrographs: an EPU-like tree of MRCs (1.5 Å/px, 60 Å particles) is
+    written, picked with the default preset and scored against the known positions."""
+    from ..bench.synthetic import write_acquisition
+    from .evaluate import evaluate
+
+    acquisition, out = folder / "acquisition", folder / "picks"
+    for stale in (acquisition, out):
+        shutil.rmtree(stale, ignore_errors=True)
+    write_acquisition(acquisition, micrographs, diameter_px=40.0, pixel_size_angstrom=1.5)
+    console.print(f"wrote {micrographs} synthetic micrographs to {acquisition}", highlight=False)
+    try:
+        pick([str(acquisition)], out=out, diameter=60.0, image_format="png")
+    except typer.Exit as done:
+        if done.exit_code:
+            raise
+    evaluate(out, acquisition / "truth")
+
+
+def register(app: typer.Typer) -> None:
+    app.command(short_help="Pick micrographs and write coordinate STAR files.")(pick)
+    app.command(short_help="Try it on synthetic micrographs: write, pick, score.")(demo)

@@ -1,0 +1,320 @@
+"""One session over an output folder: the loop every front door drives.
+
+A front door turns its inputs into :class:`Task` s (the file, the name outputs give it, its
+coordinate STAR, the host's pixel size) and hands them to a :class:`Session`, which holds the
+folder (lock, journal, configuration policy), skips what is already done, picks the rest on the
+executor, writes each micrograph's outputs atomically and records them, checks for cancellation
+between every micrograph, and writes the combined particles STAR from the journal. A daemon drives
+the same pieces (:meth:`Session.submit`, :meth:`Session.collect`, :meth:`Session.record`) at its
+own pace.
+"""
+
+from __future__ import annotations
+
+import statistics
+import time
+from collections.abc import Callable, Iterable
+from concurrent.futures import CancelledError, Future
+from contextlib import ExitStack
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from ..config import PickerConfig
+from ..io import BadInputError
+from ..picker import Picks
+from .cancel import Cancellation
+from .errors import OutputError, check_output_folder, describe, is_filesystem_error, output_boundary
+from .executor import Executor
+from .folder import HEARTBEAT_SECONDS, output_lock, remove_stale_temporaries, write_heartbeat
+from .journal import FileState, Journal, journal_path
+from .naming import micrograph_key
+from .outputs import OutputOptions, picks_from_star, write_combined, write_outputs
+from .policy import apply_config_policy
+from .work import PickOutcome, lost_task, pick_file
+
+TICK_SECONDS = 0.1
+EventSink = Callable[[str, dict[str, Any]], None]
+
+
+@dataclass(frozen=True)
+class Task:
+    """One micrograph to pick: the file, the name the outputs give it (``rlnMicrographName``),
+    where its coordinate STAR goes, and the pixel size the host software knows (Å/px; None: the
+    file's header)."""
+
+    path: Path
+    name: str
+    star: Path
+    pixel_size_angstrom: float | None = None
+
+    @property
+    def key(self) -> str:
+        return micrograph_key(self.path)
+
+
+@dataclass(frozen=True)
+class SessionOptions:
+    """How a session treats its output folder. ``kind`` names the front door (pick, watch, relion,
+    cryosparc) for the lock and ``status``; ``pixel_size_angstrom`` is the user's override (Å/px),
+    which wins over the host's and the header's; ``retry_failed`` picks earlier failures again."""
+
+    kind: str
+    outputs: OutputOptions
+    on_config_change: str = "abort"
+    pixel_size_angstrom: float | None = None
+    retry_failed: bool = True
+
+
+@dataclass
+class Summary:
+    """What one run of a session did."""
+
+    picked: int = 0
+    particles: int = 0
+    failed: list[str] = field(default_factory=list)
+    already_done: int = 0
+    seconds: list[float] = field(default_factory=list)
+    cancelled: str | None = None
+    started: float = field(default_factory=time.monotonic)
+
+    def line(self) -> str:
+        """One line for people: counts, then speed when anything was picked."""
+        parts = [f"{_count(self.picked, 'micrograph')} picked, {_count(self.particles, 'particle')}"]
+        if self.failed:
+            parts.append(f"{len(self.failed)} failed")
+        if self.already_done:
+            parts.append(f"{self.already_done} already picked (skipped)")
+        text = ", ".join(parts)
+        if self.seconds:
+            text += (f"; {statistics.median(self.seconds):.3f} s per micrograph (median, one "
+                     "worker)")
+        text += f"; {time.monotonic() - self.started:.1f} s in all"
+        if self.cancelled:
+            text += f"; stopped early ({self.cancelled})"
+        return text
+
+
+def _count(number: int, noun: str) -> str:
+    return f"{number} {noun}{'' if number == 1 else 's'}"
+
+
+class Session:
+    """A picking session over ``options.outputs.out_dir``; use it as a context manager."""
+
+    def __init__(self, options: SessionOptions, config: PickerConfig, executor: Executor,
+                 cancel: Cancellation | None = None, on_event: EventSink | None = None) -> None:
+        self.options = options
+        self.outputs = options.outputs
+        self.config = config
+        self.digest = config.digest()
+        self.executor = executor
+        self.cancel = cancel or Cancellation()
+        self.on_event = on_event or (lambda kind, fields: None)
+        self.summary = Summary()
+        self.in_flight: dict[Future, tuple[Task, FileState | None]] = {}
+        self.done_picks: dict[str, tuple[str, Picks]] = {}
+        self.requeued = 0
+        self.stale_removed = 0
+        self._stack = ExitStack()
+        self._next_heartbeat = 0.0
+        self.journal: Journal
+
+    # -- opening and closing the folder ------------------------------------------------------
+    def __enter__(self) -> Session:
+        out_dir = self.outputs.out_dir
+        check_output_folder(out_dir)
+        try:
+            self._stack.enter_context(output_lock(out_dir, self.options.kind))
+            with output_boundary(journal_path(out_dir), "open the journal"):
+                self.journal = self._stack.enter_context(Journal(out_dir))
+                self.requeued = apply_config_policy(self.journal, self.config,
+                                                    self.options.on_config_change)
+                self.heartbeat()
+                self.stale_removed = remove_stale_temporaries(out_dir)
+            if self.outputs.combined_star:
+                self._load_done_picks()
+        except BaseException:
+            self._stack.close()
+            raise
+        return self
+
+    def __exit__(self, kind: object, error: BaseException | None, traceback: object) -> None:
+        try:
+            self.stop(record=error is None)
+            self._finish(raise_errors=error is None)
+        finally:
+            self._stack.close()
+
+    def _load_done_picks(self) -> None:
+        """The picks of every micrograph finished earlier, for the combined STAR (a STAR that is
+        gone or unreadable is picked again, see :meth:`needs_picking`)."""
+        for entry in self.journal.entries("done"):
+            if entry.output:
+                try:
+                    picks = picks_from_star(Path(entry.output), entry.path)
+                except (BadInputError, OSError):
+                    continue
+                self.done_picks[entry.path] = (entry.name or entry.path, picks)
+
+    def _finish(self, raise_errors: bool) -> None:
+        """Write the combined STAR from the journal and say the session stopped; after an error,
+        as far as the output folder allows (the next run rebuilds the combined STAR)."""
+        try:
+            with output_boundary(self.outputs.out_dir):
+                if self.outputs.combined_star:
+                    self.write_combined()
+                self.heartbeat(running=False)
+        except OutputError:
+            if raise_errors:
+                raise
+
+    def heartbeat(self, running: bool = True, **details: Any) -> None:
+        """Tell ``status`` the session is alive (at most every few seconds unless it stops)."""
+        now = time.monotonic()
+        if running and now < self._next_heartbeat:
+            return
+        self._next_heartbeat = now + HEARTBEAT_SECONDS
+        with output_boundary(self.journal.path):
+            write_heartbeat(self.journal, self.options.kind, running,
+                            in_flight=len(self.in_flight), **details)
+
+    def write_combined(self) -> Path:
+        """Write ``particles.star`` with every pick finished so far, atomically."""
+        return write_combined(self.done_picks.values(), self.outputs.out_dir, self.config)
+
+    # -- one micrograph ----------------------------------------------------------------------
+    def needs_picking(self, task: Task, state: FileState | None = None) -> bool:
+        """Whether ``task`` is to be picked: not done yet, changed since, its output gone or
+        elsewhere, or failed earlier (when failures are retried)."""
+        entry = self.journal.entry(task.key)
+        if entry is None or entry.status == "queued":
+            return True
+        state = state or FileState.of(task.path)
+        if entry.status == "failed":
+            return self.options.retry_failed or entry.state != state
+        return (entry.state != state or entry.output != str(task.star)
+                or not task.star.is_file())
+
+    def submit(self, task: Task) -> None:
+        """Mark ``task`` queued in the journal and start picking it."""
+        state = FileState.of(task.path)
+        with output_boundary(self.journal.path):
+            self.journal.mark_queued(task.key, task.name, state, self.digest)
+        pixel_size = self.options.pixel_size_angstrom or task.pixel_size_angstrom
+        future = self.executor.submit(pick_file, str(task.path), self.config, pixel_size,
+                                      self.outputs.image_format is not None)
+        self.in_flight[future] = (task, state)
+
+    def collect(self, timeout: float | None) -> list[tuple[Task, FileState | None, PickOutcome]]:
+        """Wait up to ``timeout`` seconds for picks to finish; return them, not yet recorded. Work
+        that was cancelled, or lost because the session is stopping, is left recorded as queued."""
+        done, _ = self.executor.wait_any(set(self.in_flight), timeout)
+        finished = []
+        for future in done:
+            task, state = self.in_flight.pop(future)
+            try:
+                outcome = future.result()
+            except CancelledError:
+                continue
+            except Exception as error:  # a worker died, the pool broke, the scheduler went away
+                if self.cancel.reason:
+                    continue
+                outcome = lost_task(task.path, error)
+            finished.append((task, state, outcome))
+        return finished
+
+    def record(self, task: Task, outcome: PickOutcome, state: FileState | None = None,
+               **details: Any) -> bool:
+        """Write a finished micrograph's outputs atomically and mark it done, or record its
+        failure; True when done (``details`` go into the ``done`` event). A failure of the output
+        file system itself (disk full, read-only) raises :class:`OutputError` instead, since
+        every later micrograph would fail the same way."""
+        if outcome.picks is None:
+            self.fail(task, outcome.error or f"{task.path}: picking failed", state)
+            return False
+        owner = self.journal.output_owner(str(task.star))
+        if owner not in (None, task.key):
+            self.fail(task, f"{task.path}: its output {task.star} is already the output of "
+                      f"{owner}", state)
+            return False
+        try:
+            written = write_outputs(outcome.picks, task.star, self.outputs, self.config,
+                                    outcome.image8)
+        except OSError as error:
+            if is_filesystem_error(error):
+                raise OutputError(error.filename or task.star,
+                                  f"cannot write ({describe(error)})") from error
+            self.fail(task, f"{task.path}: could not write outputs ({describe(error)}: "
+                      f"{error.filename or task.star})", state)
+            return False
+        merit = outcome.picks.figure_of_merit
+        with output_boundary(self.journal.path):
+            self.journal.mark_done(task.key, len(merit), float(merit.mean()) if len(merit) else None,
+                                   outcome.seconds, str(written[0]), self.digest)
+        self.done_picks[task.key] = (task.name, outcome.picks)
+        self.summary.picked += 1
+        self.summary.particles += len(merit)
+        self.summary.seconds.append(outcome.seconds)
+        self.on_event("done", {"micrograph": task.name, "picks": len(merit),
+                               "seconds": round(outcome.seconds, 3), "output": str(written[0]),
+                               **details})
+        return True
+
+    def fail(self, task: Task, error: str, state: FileState | None = None) -> None:
+        """Record that ``task`` cannot be picked, with the one-line reason and the state of the
+        file that was tried (default: as it is now)."""
+        self.fail_file(task.path, task.name, error, state)
+
+    def fail_file(self, path: Path, name: str, error: str, state: FileState | None = None) -> None:
+        """Record that the file at ``path`` cannot be picked (also one that has no output name,
+        such as a folder named like a micrograph)."""
+        key = micrograph_key(path)
+        with output_boundary(self.journal.path):
+            self.journal.mark_queued(key, name, state or FileState.of(path), self.digest)
+            self.journal.mark_failed(key, error, self.digest)
+        self.done_picks.pop(key, None)
+        self.summary.failed.append(error)
+        self.on_event("failed", {"micrograph": name, "error": error})
+
+    # -- a batch ------------------------------------------------------------------------------
+    def run(self, tasks: Iterable[Task]) -> Summary:
+        """Pick every task not already done, at most one per worker at a time, checking for
+        cancellation before each micrograph starts and while waiting; returns the summary."""
+        todo = []
+        for task in tasks:
+            if self.needs_picking(task):
+                todo.append(task)
+            else:
+                self.summary.already_done += 1
+        self.on_event("start", {"to_pick": len(todo), "already_done": self.summary.already_done})
+        capacity = self.executor.capacity
+        for task in todo:
+            while len(self.in_flight) >= capacity and not self.cancel.reason:
+                self.record_finished(TICK_SECONDS)
+            if self.cancel.reason:
+                break
+            self.submit(task)
+        while self.in_flight and not self.cancel.reason:
+            self.record_finished(TICK_SECONDS)
+        self.summary.cancelled = self.cancel.reason
+        return self.summary
+
+    def record_finished(self, timeout: float | None) -> None:
+        """Wait up to ``timeout`` seconds and record whatever finished."""
+        for task, state, outcome in self.collect(timeout):
+            self.record(task, outcome, state)
+        self.heartbeat()
+
+    def stop(self, record: bool = True) -> None:
+        """Cancel work not started (it stays queued in the journal and is picked by the next
+        run); wait for work being picked and record it, unless ``record`` is off or a second
+        signal asked to stop now."""
+        for future in list(self.in_flight):
+            if future.cancel():
+                del self.in_flight[future]
+        while record and self.in_flight and not self.cancel.forced:
+            self.record_finished(TICK_SECONDS)
+        if self.in_flight:
+            self.executor.terminate()
+            self.in_flight.clear()

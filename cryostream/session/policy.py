@@ -1,0 +1,59 @@
+"""What happens when an output folder was picked with other parameters: the same for every front
+door. ``abort`` (the default) refuses and lists each parameter that differs, old and new value;
+``keep`` leaves the earlier picks and picks what is new with the new parameters; ``redo`` picks
+everything again. Never a silent mix."""
+
+from __future__ import annotations
+
+from ..config import PickerConfig, config_differences
+from .errors import UsageError
+from .journal import Journal
+
+CHOICES = ("abort", "keep", "redo")
+CURRENT_DIGEST = "config_digest"
+SHOWN_DIFFERENCES = 6
+
+
+def check_choice(choice: str) -> str:
+    """Refuse an unknown policy."""
+    if choice not in CHOICES:
+        raise UsageError(f"--on-config-change must be one of {', '.join(CHOICES)}, got {choice!r}")
+    return choice
+
+
+def apply_config_policy(journal: Journal, config: PickerConfig, choice: str) -> int:
+    """Compare ``config`` with the parameters the journal's folder was picked with and apply
+    ``choice``; returns how many micrographs were queued again (``redo``). Raises
+    :class:`UsageError` naming each changed parameter on ``abort``."""
+    check_choice(choice)
+    digest = config.digest()
+    previous = journal.get_setting(CURRENT_DIGEST) or _last_done_digest(journal)
+    requeued = 0
+    if previous is not None and previous != digest:
+        if choice == "abort":
+            raise UsageError(
+                f"{journal.path.parent}: was picked with other parameters ("
+                f"{describe_change(journal, previous, config)}); rerun with --on-config-change "
+                "keep (keep those picks, use the new parameters for new micrographs) or redo "
+                "(pick every micrograph again with the new parameters)")
+        if choice == "redo":
+            requeued = journal.requeue_other_digests(digest)
+    journal.record_config(config)
+    journal.set_setting(CURRENT_DIGEST, digest)
+    return requeued
+
+
+def describe_change(journal: Journal, previous_digest: str, config: PickerConfig) -> str:
+    """``key: old -> new`` for each changed parameter (the first few), or the two digests when the
+    earlier configuration was not recorded or no longer reads."""
+    old = journal.recorded_config(previous_digest)
+    if old is None:
+        return f"configuration digest {previous_digest}, now {config.digest()}"
+    changes = config_differences(old, config)
+    more = len(changes) - SHOWN_DIFFERENCES
+    return "; ".join(changes[:SHOWN_DIFFERENCES]) + (f"; and {more} more" if more > 0 else "")
+
+
+def _last_done_digest(journal: Journal) -> str | None:
+    done = journal.entries("done")
+    return done[-1].config_digest if done else None

@@ -1,0 +1,266 @@
+"""The watcher daemon: picks every micrograph that lands in an acquisition folder, exactly once.
+
+It is a front door like ``pick``: :mod:`.discovery` finds complete micrographs, the session
+(:class:`~cryostream.session.engine.Session`) picks, writes, records and cancels, and
+:mod:`.reporter` tells people. What the daemon adds is time: readiness, retries with back-off for a
+file that does not read yet, and the combined STAR and report refreshed as it goes. Exactly once:
+each STAR is written atomically before the journal says done, and a restart asks the journal what
+still needs picking.
+"""
+
+from __future__ import annotations
+
+import os
+import statistics
+import time
+from collections import deque
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from watchdog.observers import Observer
+from watchdog.observers.api import BaseObserver
+from watchdog.observers.polling import PollingObserverVFS
+
+from ..io import BadInputError
+from ..report import write_report
+from ..session.engine import Session, Task
+from ..session.errors import UsageError
+from ..session.journal import FileState
+from ..session.naming import DEFAULT_SUFFIX, micrograph_key, mirrored_path
+from ..session.selection import Selection
+from ..session.work import PickOutcome
+from .discovery import Candidate, Discovery, EventSink, probe
+from .reporter import Reporter, WatchStatus
+
+TICK_SECONDS = 0.1
+SWEEP_SECONDS = 0.25
+RESCAN_SECONDS = 60.0
+STATUS_SECONDS = 0.5
+
+
+@dataclass(frozen=True)
+class WatchOptions:
+    """How the daemon finds and times micrographs (seconds are wall-clock seconds)."""
+
+    acquisition_dir: Path
+    selection: Selection = field(default_factory=Selection)
+    suffix: str = DEFAULT_SUFFIX
+    quiet_seconds: float = 3.0
+    polling: bool = False
+    poll_seconds: float = 1.0
+    retries: int = 3
+    retry_seconds: float = 1.0
+    max_in_flight: int | None = None
+    combined_every_seconds: float = 10.0
+    report_every: int = 25
+    retry_failed: bool = False
+    once: bool = False
+
+    def describe(self) -> str:
+        mode = ("once" if self.once else f"polling every {self.poll_seconds:g} s" if self.polling
+                else "inotify events")
+        return f"{mode}; quiet {self.quiet_seconds:g} s"
+
+
+class Daemon:
+    """The daemon's loop over one open session; see :func:`watch`."""
+
+    def __init__(self, options: WatchOptions, session: Session, reporter: Reporter) -> None:
+        self.options = options
+        self.session = session
+        self.reporter = reporter
+        self.out_dir = session.outputs.out_dir
+        self.discovery = Discovery(options.acquisition_dir, self.out_dir, options.selection,
+                                   options.quiet_seconds, self.is_wanted, self.record_bad)
+        self.recent: deque[tuple[int, float, float]] = deque(maxlen=100)
+        self.started = time.time()
+        self.combined_dirty = True
+        self.next_combined = 0.0
+        self.done_since_report = 0
+
+    def task_for(self, path: str) -> Task:
+        """The task of a micrograph below the acquisition folder; its outputs mirror the tree."""
+        return Task(Path(path), path, mirrored_path(path, self.options.acquisition_dir,
+                                                    self.out_dir, self.options.suffix))
+
+    def is_wanted(self, path: str, state: FileState | None) -> bool:
+        """Whether ``path`` still needs picking (a micrograph whose outputs cannot be placed is
+        recorded as failed, once)."""
+        try:
+            return self.session.needs_picking(self.task_for(path), state)
+        except UsageError as error:
+            entry = self.session.journal.entry(micrograph_key(path))
+            if entry is None or entry.status != "failed" or entry.state != state:
+                self.session.fail_file(Path(path), path, str(error), state)
+            return False
+
+    def record_bad(self, path: str, reason: str) -> None:
+        self.session.fail_file(Path(path), path, str(BadInputError(path, reason)))
+
+    # -- the loop ------------------------------------------------------------------------------
+    def run(self) -> int:
+        """Run until a stop is requested (or, with ``once``, until what existed at start is done);
+        returns the number of micrographs that failed in this run."""
+        for entry in self.session.journal.entries("queued"):  # in flight at a crash
+            self.discovery.observe(entry.name or entry.path)
+        observer = None if self.options.once else self._observer()
+        try:
+            self.discovery.scan()
+            self._loop()
+            while self.session.in_flight and not self.session.cancel.forced:
+                self.finish(TICK_SECONDS)
+        finally:
+            if observer is not None:
+                observer.stop()
+                observer.join()
+            self.refresh_report(force=True)
+            self.reporter.status(self.status(), force=True)
+        return len(self.session.summary.failed)
+
+    def _observer(self) -> BaseObserver:
+        """Start watching before the first scan, so nothing lands unseen in between."""
+        observer: BaseObserver = (
+            PollingObserverVFS(os.lstat, os.scandir, polling_interval=self.options.poll_seconds)
+            if self.options.polling else Observer())
+        observer.schedule(EventSink(self.discovery.events), str(self.options.acquisition_dir),
+                          recursive=True)
+        observer.start()
+        return observer
+
+    def _loop(self) -> None:
+        next_sweep = next_status = 0.0
+        next_rescan = time.monotonic() + RESCAN_SECONDS
+        while not self.session.cancel.reason:
+            now = time.monotonic()
+            self.discovery.drain_events()
+            if now >= next_sweep:
+                for gone in self.discovery.sweep():
+                    self.retry_or_fail(gone, f"{gone.path}: was deleted before it could be read",
+                                       gone.state)
+                next_sweep = now + SWEEP_SECONDS
+            if not self.options.once and now >= next_rescan:
+                self.discovery.scan()  # a safety net for events lost to overflow
+                next_rescan = now + RESCAN_SECONDS
+            if self.options.once and not self.discovery.pending and not self.session.in_flight:
+                return
+            self.submit_ready()
+            if self.session.in_flight:
+                self.finish(TICK_SECONDS)
+            else:
+                time.sleep(TICK_SECONDS)
+            self.write_combined()
+            self.refresh_report()
+            self.session.heartbeat(acquisition_dir=str(self.options.acquisition_dir),
+                                   waiting=len(self.discovery.pending))
+            if now >= next_status:
+                self.reporter.status(self.status())
+                next_status = now + STATUS_SECONDS
+
+    def submit_ready(self) -> None:
+        limit = self.options.max_in_flight or self.session.executor.capacity
+        for candidate in self.discovery.ready():
+            if len(self.session.in_flight) >= limit:
+                return
+            path = str(candidate.path)
+            try:
+                task = self.task_for(path)
+            except UsageError as error:
+                self.discovery.pending.pop(path, None)
+                self.session.fail_file(candidate.path, path, str(error), candidate.state)
+                continue
+            self.discovery.start_picking(candidate)
+            self.session.submit(task)
+
+    def finish(self, timeout: float) -> None:
+        """Record the micrographs that finished within ``timeout`` seconds, or retry them."""
+        for task, state, outcome in self.session.collect(timeout):
+            candidate = self.discovery.finish_picking(str(task.path))
+            if outcome.picks is None:
+                self.retry_or_fail(candidate, outcome.error or f"{task.path}: picking failed", state)
+                continue
+            latency = time.time() - max(candidate.seen_at, candidate.state.mtime
+                                        if candidate.state else 0.0, self.started)
+            if self.session.record(task, outcome, state, latency_seconds=round(latency, 3)):
+                self._done(outcome, latency)
+            self.discovery.observe(str(task.path))  # changed while it was picked: pick it again
+
+    def _done(self, outcome: PickOutcome, latency: float) -> None:
+        picks = len(outcome.picks) if outcome.picks is not None else 0
+        self.recent.append((picks, outcome.seconds, latency))
+        self.combined_dirty = True
+        self.done_since_report += 1
+
+    def retry_or_fail(self, candidate: Candidate, error: str, state: FileState | None) -> None:
+        """A file that changed meanwhile was still being written: wait for it again. Otherwise
+        retry with doubling back-off, then record the failure."""
+        current, _ = probe(candidate.path)
+        if current is not None and current != state:
+            candidate.update(current, time.monotonic())
+            self.discovery.wait_again(candidate)
+        elif candidate.attempts < self.options.retries:
+            candidate.attempts += 1
+            self.discovery.wait_again(candidate, self.options.retry_seconds
+                                      * 2 ** (candidate.attempts - 1))
+            self.reporter.event("retry", micrograph=str(candidate.path), attempt=candidate.attempts,
+                                error=error)
+        else:
+            self.discovery.pending.pop(str(candidate.path), None)
+            self.session.fail_file(candidate.path, str(candidate.path), error, state)
+
+    # -- what it writes besides the picks ---------------------------------------------------
+    def write_combined(self, force: bool = False) -> None:
+        """Re-write the combined STAR, spaced out to at least ten times what one write takes so
+        big sessions stay cheap."""
+        now = time.monotonic()
+        if not self.combined_dirty or (not force and now < self.next_combined):
+            return
+        started = time.monotonic()
+        self.session.write_combined()
+        self.combined_dirty = False
+        self.next_combined = now + max(self.options.combined_every_seconds,
+                                       10 * (time.monotonic() - started))
+
+    def refresh_report(self, force: bool = False) -> None:
+        """Re-write OUT/report.html every ``report_every`` picked micrographs, and at the end of a
+        run that picked any."""
+        every = self.options.report_every
+        if not every or not self.done_since_report or (not force and self.done_since_report < every):
+            return
+        self.done_since_report = 0
+        try:
+            write_report(self.out_dir)
+        except (OSError, BadInputError) as error:
+            self.reporter.event("error", error=f"{self.out_dir / 'report.html'}: could not write "
+                                f"the session report ({error})")
+
+    def status(self) -> WatchStatus:
+        counts = self.session.journal.counts()
+        recent = list(self.recent)
+
+        def median(index: int) -> float | None:
+            return statistics.median(item[index] for item in recent) if recent else None
+
+        waiting, picking = len(self.discovery.pending), len(self.discovery.picking)
+        return WatchStatus(seen=counts["done"] + counts["failed"] + waiting, done=counts["done"],
+                           failed=counts["failed"], waiting=waiting, in_flight=picking,
+                           picks_per_micrograph=median(0), seconds_per_micrograph=median(1),
+                           latency_seconds=median(2))
+
+
+def watch(options: WatchOptions, session: Session, reporter: Reporter) -> int:
+    """Run the daemon on ``options.acquisition_dir`` with an open ``session`` until a stop is
+    requested (or, with ``once``, until what exists is done). Returns the number of micrographs
+    that failed in this run."""
+    if options.retry_failed:
+        session.journal.requeue_failed()
+    reporter.event("start", message=f"watching {options.acquisition_dir} ({options.describe()}) "
+                   f"-> {session.outputs.out_dir}", acquisition_dir=str(options.acquisition_dir),
+                   out_dir=str(session.outputs.out_dir), config_digest=session.digest,
+                   requeued=session.requeued, stale_temporaries_removed=session.stale_removed)
+    failed = Daemon(options, session, reporter).run()
+    counts = session.journal.counts()
+    reporter.event("stop", message=f"stopped: {counts['done']} done, {counts['failed']} failed "
+                   f"({failed} in this run); outputs in {session.outputs.out_dir}",
+                   failed_this_run=failed, reason=session.cancel.reason, **counts)
+    return failed
+
