@@ -90,6 +90,17 @@ def small_disk(tmp_path: Path) -> Iterator[Path]:
     subprocess.run(["umount", "-l", str(mount_point)], check=False)
 
 
+def fill(mount_point: Path) -> Path:
+    """Fill a :func:`small_disk` to the last byte; returns the filler file (delete it to free)."""
+    filler = mount_point / "filler"
+    with open(filler, "wb", buffering=0) as stream:
+        try:
+            while True:
+                stream.write(b"\0" * 4096)
+        except OSError:
+            return filler
+
+
 def remount(mount_point: Path, mode: str) -> None:
     """Remount a :func:`small_disk` read-only (``ro``) or writable (``rw``)."""
     subprocess.run(["mount", "-o", f"remount,{mode}", str(mount_point)], check=True)

@@ -380,9 +380,9 @@ def test_abort_request_stops_the_job(tmp_path: Path, micrographs: list[Path]) ->
     make_project(tmp_path, micrographs[:1], PIPELINE_31_JOB)
     source = tmp_path / MOVIES / micrographs[0].name
     names = []
-    for index in range(30):
+    for index in range(30):  # hard links: distinct micrographs to the journal, one file on disk
         link = tmp_path / MOVIES / f"copy_{index:02d}.mrc"
-        link.symlink_to(source)
+        os.link(source, link)
         names.append(str(MOVIES / link.name))
     write_micrographs_star(tmp_path, names)
     job = tmp_path / JOB
@@ -404,3 +404,69 @@ def test_abort_request_stops_the_job(tmp_path: Path, micrographs: list[Path]) ->
     assert not (job / EXIT_SUCCESS).exists() and not (job / EXIT_FAILURE).exists()
     assert ABORT_NOW in stderr
     assert 1 <= len(list(job.rglob("*_autopick.star"))) < len(names)
+    assert not (job / ABORT_NOW).exists()
+
+
+@needs_relion
+def test_abort_from_relion_stops_a_short_pass_with_two_workers(
+        tmp_path: Path, micrographs: list[Path]) -> None:
+    """The case that could never be aborted: six micrographs, two workers, Abort pressed after
+    the first pick (RELION's pipeliner waits for the job and reads its exit file)."""
+    names = make_project(tmp_path, micrographs[:1], PIPELINE_31)
+    source = tmp_path / names[0]
+    for index in range(1, 6):
+        os.link(source, tmp_path / MOVIES / f"copy_{index}.mrc")
+        names.append(str(MOVIES / f"copy_{index}.mrc"))
+    write_micrographs_star(tmp_path, names)
+    run_pipeliner(tmp_path, "--addJob", "External", "--addJobOptions",
+                  f"fn_exe == cryostream-relion;in_mic == micrographs.star;"
+                  f"param1_label == diameter;param1_value == {DIAMETER_ANGSTROM:g};nr_threads == 2;")
+    job = tmp_path / JOB
+    pipeliner = subprocess.Popen(["relion_pipeliner", "--RunJobs", JOB, "--sec_wait_after", "1"],
+                                 cwd=tmp_path, env=shim_environment(), stdout=subprocess.PIPE,
+                                 stderr=subprocess.STDOUT, text=True)
+    try:
+        deadline = time.monotonic() + RUN_TIMEOUT_SECONDS
+        while not list((job / "Movies").glob("*_autopick.star")):
+            assert time.monotonic() < deadline and pipeliner.poll() is None, "nothing was picked"
+            time.sleep(0.02)
+        (job / ABORT_NOW).touch()
+        pipeliner.communicate(timeout=RUN_TIMEOUT_SECONDS)
+    finally:
+        pipeliner.kill()
+    assert (job / EXIT_ABORTED).exists(), (job / "run.err").read_text()
+    assert not (job / ABORT_NOW).exists()
+    picked = len(list((job / "Movies").glob("*_autopick.star")))
+    assert 1 <= picked <= 4, f"{picked} of 6 picked after Abort"
+    status = pipeline_tables(tmp_path)["pipeline_processes"].set_index(
+        "rlnPipeLineProcessName").loc[JOB, "rlnPipeLineProcessStatus"]
+    assert status == 4  # RELION 3.1: 4 = Aborted
+
+    run_pipeliner(tmp_path, "--RunJobs", JOB, "--sec_wait_after", "1")  # Continue: the rest
+    assert (job / EXIT_SUCCESS).exists(), (job / "run.err").read_text()
+    assert len(list((job / "Movies").glob("*_autopick.star"))) == 6
+    assert f"{picked} already picked" in (job / "run.out").read_text().splitlines()[-1]
+
+
+def test_a_rerun_with_other_parameters_fails_naming_them_unless_told(
+        project: Path, capsys: pytest.CaptureFixture) -> None:
+    assert run_shim() == 0
+    star = relion_coordinate_path(read_micrographs_star("micrographs.star")[0].name, JOB)
+    before = star.read_bytes()
+    capsys.readouterr()
+    assert run_shim("--diameter", "70") == 1
+    error = capsys.readouterr().err
+    assert "diameter_angstrom: 56.0 -> 70.0" in error and "on-config-change" in error
+    assert (project / JOB / EXIT_FAILURE).exists() and star.read_bytes() == before
+    assert run_shim("--diameter", "70", "--on_config_change", "redo") == 0
+    assert star.read_bytes() != before
+
+
+def test_relion_options_it_adds_itself_are_accepted(project: Path) -> None:
+    assert run_shim("--pipeline_control", JOB) == 0
+    assert (project / JOB / EXIT_SUCCESS).exists()
+
+
+def test_a_missing_micrographs_star_says_so(project: Path, capsys: pytest.CaptureFixture) -> None:
+    assert main(["--o", JOB, "--in_mics", "absent.star", "--diameter", "56"]) == 1
+    assert "absent.star: does not exist" in capsys.readouterr().err

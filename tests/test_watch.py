@@ -27,15 +27,11 @@ import pytest
 
 from cryostream.bench.synthetic import synthetic_micrograph, write_acquisition, write_mrc
 from cryostream.bench.throughput import process_memory_mib
-from cryostream.config import preset
 from cryostream.picker import Picks
-from cryostream.session.errors import UsageError
 from cryostream.session.folder import LOCK_NAME, remove_stale_temporaries
 from cryostream.session.journal import FileState, Journal, journal_path
 from cryostream.session.naming import mirrored_path
 from cryostream.session.outputs import COMBINED_STAR, picks_from_star
-from cryostream.session.policy import apply_config_policy
-from cryostream.session.selection import Selection
 from cryostream.star import read_coordinates, read_provenance, write_atomically, write_star
 from cryostream.watch.discovery import probe
 
@@ -161,20 +157,6 @@ def assert_exactly_once(acquisition: Path, out: Path, micrographs: list[Path]) -
 
 
 # -- in-process pieces -------------------------------------------------------------------------
-def test_default_selection_takes_micrographs_and_leaves_the_rest() -> None:
-    selection = Selection()
-    for name in ("FoilHole_1_Data_2_3.mrc", "Images-Disc1/GridSquare_5/Data/FoilHole_7_Data.MRC",
-                 "session/mic_0001.mrc"):
-        assert selection.matches(name), name
-    for name in ("FoilHole_1_Data_PS.mrc", "FoilHole_1_ctf.mrc", "K3_Gain_Ref.mrc",
-                 "CountRef_x.mrc", "FoilHole_1_Fractions.mrc", "GridSquare_5/GridSquare_1.mrc",
-                 "GridSquare_5/FoilHoles/FoilHole_1.mrc", "mic.mrc.tmp", ".mic.mrc",
-                 ".hidden/mic.mrc", "mic.tif", "mic.mrc~"):
-        assert not selection.matches(name), name
-    custom = Selection(include=("*/motioncorr/*.mrc",), exclude=())
-    assert custom.matches("job003/motioncorr/a.mrc") and not custom.matches("raw/a.mrc")
-
-
 def test_probe_tells_missing_folders_and_symlink_loops(tmp_path: Path) -> None:
     regular = tmp_path / "a.mrc"
     regular.write_bytes(b"12345")
@@ -184,24 +166,6 @@ def test_probe_tells_missing_folders_and_symlink_loops(tmp_path: Path) -> None:
     assert "directory" in probe(tmp_path / "folder.mrc")[1]
     os.symlink("loop.mrc", tmp_path / "loop.mrc")
     assert probe(tmp_path / "loop.mrc")[1] == "is a symbolic link loop"
-
-
-def test_parameter_change_aborts_keeps_or_redoes(tmp_path: Path) -> None:
-    old, new = preset("default", diameter_angstrom=60.0), preset("default", diameter_angstrom=90.0)
-    with Journal(tmp_path) as journal:
-        assert apply_config_policy(journal, old, "abort") == 0
-        journal.mark_queued("a.mrc", "a.mrc", None, old.digest())
-        journal.mark_done("a.mrc", 2, 1.0, 0.1, "a.star", old.digest())
-        with pytest.raises(UsageError, match="diameter_angstrom: 60.0 -> 90.0.*keep"):
-            apply_config_policy(journal, new, "abort")
-        assert apply_config_policy(journal, new, "keep") == 0
-        assert apply_config_policy(journal, new, "abort") == 0  # the choice is remembered
-        assert journal.entry("a.mrc").status == "done"
-        third = preset("default", diameter_angstrom=120.0)
-        assert apply_config_policy(journal, third, "redo") == 1
-        assert journal.entry("a.mrc").status == "queued"
-        with pytest.raises(UsageError, match="must be one of"):
-            apply_config_policy(journal, old, "sometimes")
 
 
 def test_picks_read_back_from_a_star_and_stale_temporaries_go(tmp_path: Path) -> None:
