@@ -150,11 +150,12 @@ def write_preview(micrograph_path: str | Path, out_path: str | Path,
         picks_xy, diameter_px = np.column_stack([picks.x, picks.y]), picks.diameter_px
     else:
         picks_xy = coordinates_xy(picks_path)
-        diameter_px = (config.diameter_angstrom / resolve_pixel_size(micrograph)
-                       if config is not None else recorded_diameter_px(picks_path))
-        if diameter_px is None:
+        recorded = (config.diameter_angstrom / resolve_pixel_size(micrograph)
+                    if config is not None else recorded_diameter_px(picks_path))
+        if recorded is None:
             raise BadInputError(picks_path, "records no particle diameter; pass --diameter in Å "
                                 "(with --pixel-size for PNG/JPEG/TIFF micrographs)")
+        diameter_px = recorded
     truth_xy = coordinates_xy(truth_path) if truth_path is not None else None
     overlay = draw_overlay(micrograph.data, picks_xy, diameter_px, truth_xy,
                            low_pass_diameters=low_pass_diameters, max_side_px=max_side_px)

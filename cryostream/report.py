@@ -204,7 +204,8 @@ def _time_plot(times: list[datetime], values: list[float], xlabel: str, ylabel: 
                title: str) -> tuple[str, bytes]:
     figure = Figure(figsize=(5.8, 3.0), dpi=100, layout="constrained")
     axes = figure.subplots()
-    axes.plot(times, values, "o", color=PLOT_COLOUR, markersize=3.5)
+    axes.plot(np.array(times, dtype="datetime64[us]"), values, "o", color=PLOT_COLOUR,
+              markersize=3.5)
     locator = AutoDateLocator()
     axes.xaxis.set_major_locator(locator)
     axes.xaxis.set_major_formatter(ConciseDateFormatter(locator))

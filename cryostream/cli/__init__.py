@@ -6,7 +6,6 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-import click
 import typer
 from typer.core import TyperGroup
 
@@ -24,12 +23,12 @@ class CommandOrder(TyperGroup):
     """Lists commands in the order a new user needs them (COMMAND_ORDER), then any others in the
     order they were added; turns the expected errors of any command into one line."""
 
-    def list_commands(self, ctx: click.Context) -> list[str]:
+    def list_commands(self, ctx: Any) -> list[str]:
         names = super().list_commands(ctx)
         return sorted(names, key=lambda name: COMMAND_ORDER.index(name) if name in COMMAND_ORDER
                       else len(COMMAND_ORDER))
 
-    def invoke(self, ctx: click.Context) -> Any:
+    def invoke(self, ctx: Any) -> Any:
         try:
             return super().invoke(ctx)
         except (UsageError, OutputError, BadInputError) as error:

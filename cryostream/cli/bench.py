@@ -16,6 +16,7 @@ from rich.table import Table
 
 from ..bench.picking import COMPARISONS, SetReport, bench_json, bench_set_report, find_sets
 from ..config import PickerConfig, dump_config
+from ..metrics import Counts
 from ..session.errors import UsageError, check_output_file
 from ..star import write_atomically
 from .common import ConfigOption, DiameterOption, PixelSizeOption, PresetOption, build_config, console
@@ -113,8 +114,9 @@ def tune(
     result = run_tune(config, data, trials, seed, workers, pixel_size)
     start, best = result.start, result.best
     scored = sum(trial.counts is not None for trial in result.trials)
-    summary = (f"F1 {start.f1:.3f} -> {best.f1:.3f} (precision {best.counts.precision:.3f}, recall "
-               f"{best.counts.recall:.3f}) on {data}, best of {scored} scored trials "
+    counts = best.counts or Counts(0, 0, 0)  # the best trial was scored: the start always is
+    summary = (f"F1 {start.f1:.3f} -> {best.f1:.3f} (precision {counts.precision:.3f}, recall "
+               f"{counts.recall:.3f}) on {data}, best of {scored} scored trials "
                f"(trial {best.index}, seed {seed}, {len(result.parameters)} parameters searched)")
     write_atomically(out, "".join(f"# {line}\n" for line in (f"cryostream tune: {summary}",))
                      + dump_config(best.config))

@@ -168,7 +168,7 @@ class Journal:
         return Entry(**dict(row)) if row else None
 
     def entries(self, status: str | None = None) -> list[Entry]:
-        query, args = "SELECT * FROM micrographs", ()
+        query, args = "SELECT * FROM micrographs", tuple[str, ...]()
         if status is not None:
             query, args = query + " WHERE status = ?", (status,)
         rows = self._db.execute(query + " ORDER BY COALESCE(completed_at, discovered_at)", args)
