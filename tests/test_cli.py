@@ -1,24 +1,15 @@
 """The one-shot commands, run as a user runs them (a real subprocess for pick)."""
 
 import json
-import os
-import subprocess
-import sys
 from pathlib import Path
 
+import numpy as np
 import starfile
-from typer.testing import CliRunner
+from conftest import invoke, run_cryostream, write_coordinates
 
 from cryostream.bench.synthetic import write_acquisition
 from cryostream.cli import app
 from cryostream.session.journal import Journal
-
-runner = CliRunner()
-
-
-def _run(*args: str) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "cryostream", *args], capture_output=True,
-                          text=True, timeout=300)
 
 
 def test_pick_folder_mirrors_tree_reports_bad_file_and_evaluates(tmp_path: Path) -> None:
@@ -28,7 +19,7 @@ def test_pick_folder_mirrors_tree_reports_bad_file_and_evaluates(tmp_path: Path)
     bad.parent.mkdir(parents=True)
     bad.write_bytes(b"not an mrc" * 50)
     out = tmp_path / "out"
-    result = _run("pick", str(acquisition), "-o", str(out), "--diameter", "64", "--workers", "2",
+    result = run_cryostream("pick", str(acquisition), "-o", str(out), "--diameter", "64", "--workers", "2",
                   "--box")
     assert result.returncode == 1, result.stderr
     assert "broken.mrc" in result.stderr and "not a readable MRC" in result.stderr
@@ -41,7 +32,7 @@ def test_pick_folder_mirrors_tree_reports_bad_file_and_evaluates(tmp_path: Path)
     with Journal(out, readonly=True) as journal:
         assert journal.counts()["done"] == 3 and journal.counts()["failed"] == 1
 
-    evaluation = runner.invoke(app, ["evaluate", str(out), str(acquisition / "truth"), "--json"])
+    evaluation = invoke("evaluate", str(out), str(acquisition / "truth"), "--json")
     assert evaluation.exit_code == 0, evaluation.output
     pooled = json.loads(evaluation.output)["pooled"]
     assert pooled["distance"]["recall"] >= 0.8
@@ -49,7 +40,7 @@ def test_pick_folder_mirrors_tree_reports_bad_file_and_evaluates(tmp_path: Path)
 
 
 def test_pick_without_diameter_is_a_one_line_error(tmp_path: Path) -> None:
-    result = runner.invoke(app, ["pick", str(tmp_path), "-o", str(tmp_path / "o")])
+    result = invoke("pick", str(tmp_path), "-o", str(tmp_path / "o"))
     assert result.exit_code != 0
     assert "diameter" in result.output
 
@@ -60,14 +51,14 @@ def test_png_needs_pixel_size(tmp_path: Path) -> None:
 
     cv2.imwrite(str(tmp_path / "m.png"), (np.random.default_rng(0).random((64, 64)) * 255)
                 .astype(np.uint8))
-    result = _run("pick", str(tmp_path / "m.png"), "-o", str(tmp_path / "o"), "--diameter", "50",
+    result = run_cryostream("pick", str(tmp_path / "m.png"), "-o", str(tmp_path / "o"), "--diameter", "50",
                   "--workers", "1")
     assert result.returncode == 1
     assert "m.png" in result.stderr and "--pixel-size" in result.stderr
 
 
 def test_version() -> None:
-    result = runner.invoke(app, ["--version"])
+    result = invoke("--version")
     assert result.exit_code == 0 and result.output.startswith("cryostream ")
 
 
@@ -76,7 +67,7 @@ def test_help_lists_commands_in_the_order_a_new_user_needs_them() -> None:
 
     from cryostream.cli import COMMAND_ORDER, CommandOrder
 
-    listed = [line.split()[0] for line in _run("--help").stdout.split("Commands:")[1].splitlines()
+    listed = [line.split()[0] for line in run_cryostream("--help").stdout.split("Commands:")[1].splitlines()
               if line.strip()]
     known = [name for name in listed if name in COMMAND_ORDER]
     assert known == sorted(known, key=COMMAND_ORDER.index)
@@ -104,32 +95,25 @@ def test_every_option_has_help_and_lengths_have_units() -> None:
 def test_config_show_prints_the_effective_configuration(tmp_path: Path) -> None:
     from cryostream.config import load_config, preset
 
-    shown = runner.invoke(app, ["config", "--show", "--diameter", "61", "--threshold", "2.5"])
+    shown = invoke("config", "--show", "--diameter", "61", "--threshold", "2.5")
     assert shown.exit_code == 0, shown.output
     (tmp_path / "shown.toml").write_text(shown.output)
     assert load_config(tmp_path / "shown.toml") == preset("default", diameter_angstrom=61.0,
                                                          min_figure_of_merit=2.5)
-    written = runner.invoke(app, ["config", "--config", str(tmp_path / "shown.toml"),
-                                  "--diameter", "80", "--write", str(tmp_path / "new.toml")])
+    written = invoke("config", "--config", str(tmp_path / "shown.toml"),
+                                  "--diameter", "80", "--write", str(tmp_path / "new.toml"))
     assert written.exit_code == 0 and load_config(tmp_path / "new.toml").diameter_angstrom == 80
-    placeholder = runner.invoke(app, ["config"])
+    placeholder = invoke("config")
     assert placeholder.exit_code == 0 and "placeholder" in placeholder.output.splitlines()[0]
 
 
 def test_evaluate_tables_fit_a_narrow_terminal(tmp_path: Path) -> None:
-    import numpy as np
-
-    from cryostream.picker import Picks
-    from cryostream.star import write_star
-
     for folder, shift in (("picks", 2.0), ("truth", 0.0)):
         for name in ("FoilHole_12345678_Data_20240101", "FoilHole_87654321_Data_20240101"):
             xy = np.arange(10.0, 310.0, 30.0) + shift
-            write_star(Picks(xy, xy, np.ones(10), 40.0, 1.0, (400, 400), Path(name)),
-                       tmp_path / folder / f"{name}.star")
-    result = subprocess.run([sys.executable, "-m", "cryostream", "evaluate", str(tmp_path / "picks"),
-                             str(tmp_path / "truth"), "--diameter", "40", "--per-micrograph"],
-                            capture_output=True, text=True, env={**os.environ, "COLUMNS": "72"})
+            write_coordinates(tmp_path / folder / f"{name}.star", np.column_stack([xy, xy]))
+    result = run_cryostream("evaluate", str(tmp_path / "picks"), str(tmp_path / "truth"),
+                            "--diameter", "40", "--per-micrograph", env={"COLUMNS": "72"})
     assert result.returncode == 0, result.stderr
     assert "…" not in result.stdout and "precision" in result.stdout and "recall" in result.stdout
     assert "FoilHole_123" in result.stdout  # long names wrap in their column; nothing is cut

@@ -1,23 +1,15 @@
 from pathlib import Path
 
-import numpy as np
 import pytest
+from conftest import write_coordinates
 
-from cryostream.config import preset
 from cryostream.evaluation import evaluate_files, pair_files
 from cryostream.io import BadInputError
-from cryostream.picker import Picks
-from cryostream.session.outputs import provenance
-from cryostream.star import write_star
 
 
 def _write(path: Path, xy: list[tuple[float, float]], diameter_px: float = 20.0,
            recorded: bool = True) -> Path:
-    array = np.asarray(xy, float).reshape(-1, 2)
-    picks = Picks(array[:, 0], array[:, 1], np.ones(len(array)), diameter_px, 1.0, (200, 200),
-                  Path(path.stem + ".mrc"))
-    comments = provenance(preset("default", diameter_angstrom=diameter_px), picks) if recorded else ()
-    return write_star(picks, path, comments)
+    return write_coordinates(path, xy, diameter_px if recorded else None)
 
 
 def test_files_pair_by_micrograph_name_and_pool(tmp_path: Path) -> None:

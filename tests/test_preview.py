@@ -3,18 +3,15 @@ coloured by one-to-one matching, a legend; the preview command end to end."""
 
 from __future__ import annotations
 
-import shutil
-import subprocess
 from pathlib import Path
 
 import cv2
 import numpy as np
 import pytest
+from conftest import run_cryostream, write_coordinates
 
 from cryostream.bench.synthetic import SyntheticMicrograph
-from cryostream.config import preset
 from cryostream.metrics import score_distance
-from cryostream.picker import Picks
 from cryostream.preview import (
     FALSE_POSITIVE_RGB,
     MISS_RGB,
@@ -24,10 +21,6 @@ from cryostream.preview import (
     draw_overlay,
     overlay_counts,
 )
-from cryostream.session.outputs import provenance
-from cryostream.star import write_star
-
-CRYOSTREAM = shutil.which("cryostream") or "cryostream"
 
 
 def flat_image(rows: int, cols: int) -> np.ndarray:
@@ -110,22 +103,19 @@ def test_display_image_stretches_and_low_passes() -> None:
         display_image(np.zeros((4, 4, 3)), 40.0)
 
 
-def write_picks(synthetic: SyntheticMicrograph, mrc: Path, path: Path,
-                with_provenance: bool = False) -> Path:
+def write_picks(synthetic: SyntheticMicrograph, path: Path, with_provenance: bool = False) -> Path:
     """The synthetic truth as a STAR file; ``with_provenance`` adds cryostream's header (which
-    records the diameter)."""
-    picks = Picks(synthetic.x, synthetic.y, np.ones(len(synthetic.x)), 40.0, 1.5,
-                  synthetic.image.shape, mrc)
-    comments = provenance(preset("default", diameter_angstrom=60.0), picks) if with_provenance else ()
-    return write_star(picks, path, comments)
+    records the diameter, 40 px)."""
+    return write_coordinates(path, np.column_stack([synthetic.x, synthetic.y]),
+                             40.0 if with_provenance else None)
 
 
 def test_preview_command_picks_and_colours_against_truth(tmp_path: Path, synthetic_mrc: Path,
                                                          synthetic: SyntheticMicrograph) -> None:
-    truth = write_picks(synthetic, synthetic_mrc, tmp_path / "truth.star")
+    truth = write_picks(synthetic, tmp_path / "truth.star")
     out = tmp_path / "overlay.png"
-    result = subprocess.run([CRYOSTREAM, "preview", str(synthetic_mrc), "--truth", str(truth),
-                             "--diameter", "60", "-o", str(out)], capture_output=True, text=True)
+    result = run_cryostream("preview", str(synthetic_mrc), "--truth", str(truth), "--diameter",
+                            "60", "-o", str(out))
     assert result.returncode == 0, result.stderr
     assert "true positives" in result.stderr and str(out) in result.stderr
     overlay = cv2.imread(str(out))
@@ -136,16 +126,14 @@ def test_preview_command_picks_and_colours_against_truth(tmp_path: Path, synthet
 
 def test_preview_command_reads_a_picks_file(tmp_path: Path, synthetic_mrc: Path,
                                             synthetic: SyntheticMicrograph) -> None:
-    picks = write_picks(synthetic, synthetic_mrc, tmp_path / "mic_autopick.star", True)
+    picks = write_picks(synthetic, tmp_path / "mic_autopick.star", True)
     out = tmp_path / "overlay.jpg"
-    result = subprocess.run([CRYOSTREAM, "preview", str(synthetic_mrc), str(picks), "-o", str(out)],
-                            capture_output=True, text=True)
+    result = run_cryostream("preview", str(synthetic_mrc), str(picks), "-o", str(out))
     assert result.returncode == 0, result.stderr
     assert f"{len(synthetic.x)} picks" in result.stderr
     assert cv2.imread(str(out)) is not None
-    bare = write_picks(synthetic, synthetic_mrc, tmp_path / "bare.star")
-    result = subprocess.run([CRYOSTREAM, "preview", str(synthetic_mrc), str(bare), "-o", str(out)],
-                            capture_output=True, text=True)
+    bare = write_picks(synthetic, tmp_path / "bare.star")
+    result = run_cryostream("preview", str(synthetic_mrc), str(bare), "-o", str(out))
     assert result.returncode == 2 and "bare.star: records no particle diameter" in result.stderr
 
 
@@ -156,7 +144,6 @@ def test_preview_command_reads_a_picks_file(tmp_path: Path, synthetic_mrc: Path,
 ])
 def test_preview_errors_are_one_line(tmp_path: Path, synthetic_mrc: Path, args: list[str],
                                      message: str) -> None:
-    result = subprocess.run([CRYOSTREAM, "preview", str(synthetic_mrc), *args], cwd=tmp_path,
-                            capture_output=True, text=True)
+    result = run_cryostream("preview", str(synthetic_mrc), *args, cwd=tmp_path)
     assert result.returncode == 2
     assert message in result.stderr and len(result.stderr.strip().splitlines()) == 1

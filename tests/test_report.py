@@ -12,13 +12,13 @@ from pathlib import Path
 import cv2
 import numpy as np
 import pytest
+from conftest import run_cryostream
 
 from cryostream.bench.synthetic import synthetic_micrograph, write_mrc
 from cryostream.io import BadInputError
 from cryostream.report import GALLERY_SIZE, write_report
 from cryostream.session.journal import Journal
 
-CRYOSTREAM = shutil.which("cryostream") or "cryostream"
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 CHROMIUM_FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
                   "--disable-background-networking", "--disable-component-update", "--disable-sync",
@@ -34,8 +34,8 @@ def session(tmp_path_factory: pytest.TempPathFactory) -> Path:
         made = synthetic_micrograph((512, 512), n_particles=20, diameter_px=40, seed=index)
         write_mrc(made.image, root / "mics" / f"mic_{index}.mrc", made.pixel_size_angstrom)
     (root / "mics" / "broken.mrc").write_bytes(b"not an MRC file at all" * 10)
-    result = subprocess.run([CRYOSTREAM, "pick", str(root / "mics"), "-o", str(root / "out"),
-                             "--diameter", "60", "--workers", "1"], capture_output=True, text=True)
+    result = run_cryostream("pick", str(root / "mics"), "-o", str(root / "out"), "--diameter", "60",
+                            "--workers", "1")
     assert result.returncode == 1, result.stderr  # the broken file fails, the others are picked
     return root / "out"
 
@@ -107,12 +107,10 @@ def test_empty_journal_and_missing_journal(tmp_path: Path) -> None:
 
 def test_report_command(session: Path, tmp_path: Path) -> None:
     target = tmp_path / "r.html"
-    result = subprocess.run([CRYOSTREAM, "report", str(session), "-o", str(target)],
-                            capture_output=True, text=True)
+    result = run_cryostream("report", str(session), "-o", str(target))
     assert result.returncode == 0, result.stderr
     assert target.is_file() and str(target) in result.stderr
-    result = subprocess.run([CRYOSTREAM, "report", str(tmp_path / "nope")], capture_output=True,
-                            text=True)
+    result = run_cryostream("report", str(tmp_path / "nope"))
     assert result.returncode == 2 and len(result.stderr.strip().splitlines()) == 1
     assert "nope: has no cryostream journal" in result.stderr
 

@@ -24,6 +24,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from conftest import run_cryostream
 
 from cryostream.bench.synthetic import synthetic_micrograph, write_acquisition, write_mrc
 from cryostream.bench.throughput import process_memory_mib
@@ -129,11 +130,6 @@ def statuses(out: Path) -> dict[str, str]:
     return {path: entry.status for path, entry in journal_entries(out).items()}
 
 
-def cli(*arguments: str) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "cryostream", *arguments], capture_output=True,
-                          text=True, timeout=180)
-
-
 def assert_exactly_once(acquisition: Path, out: Path, micrographs: list[Path]) -> None:
     """Every micrograph has exactly one readable STAR made from it, the journal says done with
     that STAR, nothing else (no half-written temporary) is left in the output folder, and the
@@ -213,7 +209,7 @@ def test_once_mirrors_the_tree_restarts_skip_and_new_parameters_need_a_choice(
     redone = run("redone.log", "--diameter", "90", "--on-config-change", "redo")
     assert redone.process.returncode == 0 and len(redone.events("done")) == 4
     assert_exactly_once(acquisition, out, micrographs)
-    status = cli("status", str(out))
+    status = run_cryostream("status", str(out))
     assert status.returncode == 0 and "4 done, 0 failed, 0 queued" in status.stdout
 
 
@@ -266,10 +262,10 @@ def test_bad_input_is_recorded_once_and_the_daemon_keeps_going(tmp_path: Path,
         {str(path): 1 for path in failed}
     assert not list(elsewhere.iterdir())
 
-    status = cli("status", str(out), "--json")
+    status = run_cryostream("status", str(out), "--json")
     assert json.loads(status.stdout)["running"] is True
     assert json.loads(status.stdout)["session"]["kind"] == "watch"
-    second = cli("watch", str(acquisition), "-o", str(out), "--diameter", "60", "--once")
+    second = run_cryostream("watch", str(acquisition), "-o", str(out), "--diameter", "60", "--once")
     assert second.returncode == 2 and "another cryostream session (watch" in second.stderr
     assert daemon.stop(signal.SIGTERM) == 0
     assert daemon.events("stop")
