@@ -1,29 +1,27 @@
 """cryostream: live filter-and-cluster particle picking for cryo-EM micrographs.
 
 The public verbs follow the data flow: read a micrograph, pick it, write the picks, score them.
+They are loaded on first use, so the command line starts without loading SciPy and pandas.
 """
+
+from __future__ import annotations
+
+from importlib import import_module
+from typing import Any
 
 __version__ = "0.1.0"
 
-from .config import PickerConfig, load_config, preset  # noqa: E402
-from .io import BadInputError, Micrograph, read_micrograph  # noqa: E402
-from .metrics import Counts, score_distance, score_grid  # noqa: E402
-from .picker import Picks, pick_micrograph  # noqa: E402
-from .star import read_coordinates, write_combined_star, write_star  # noqa: E402
+_PUBLIC = {
+    "BadInputError": "io", "Micrograph": "io", "read_micrograph": "io",
+    "PickerConfig": "config", "load_config": "config", "preset": "config",
+    "Counts": "metrics", "score_distance": "metrics", "score_grid": "metrics",
+    "Picks": "picker", "pick_micrograph": "picker",
+    "read_coordinates": "star", "write_combined_star": "star", "write_star": "star",
+}
+__all__ = sorted(_PUBLIC)
 
-__all__ = [
-    "BadInputError",
-    "Counts",
-    "Micrograph",
-    "PickerConfig",
-    "Picks",
-    "load_config",
-    "pick_micrograph",
-    "preset",
-    "read_coordinates",
-    "read_micrograph",
-    "score_distance",
-    "score_grid",
-    "write_combined_star",
-    "write_star",
-]
+
+def __getattr__(name: str) -> Any:
+    if name not in _PUBLIC:
+        raise AttributeError(f"module 'cryostream' has no attribute {name!r}")
+    return getattr(import_module(f".{_PUBLIC[name]}", __name__), name)

@@ -26,7 +26,6 @@ import numpy as np
 import tomli_w
 
 from .cluster import AUTO, METHODS
-from .filters import FILTERS, laplacian
 from .io import BadInputError
 
 
@@ -97,6 +96,8 @@ def check_pipeline(steps: Any, where: str = "pipeline") -> None:
     """Check filter steps as a configuration is loaded, not when a micrograph is picked: each step
     names a known filter, each parameter is one that filter takes (``*_diameters`` for its
     ``*_px``), of its type, finite, and lengths are not negative (zero only for ``min_*``)."""
+    from .filters import FILTERS  # the filters import SciPy: load them when a pipeline is checked
+
     if not isinstance(steps, list):
         raise ConfigError(where, f"must be a list of filter steps, got {steps!r}")
     for index, step in enumerate(steps):
@@ -114,6 +115,8 @@ def check_pipeline(steps: Any, where: str = "pipeline") -> None:
 
 
 def _check_step(key: str, name: str, values: dict[str, Any]) -> None:
+    from .filters import FILTERS, laplacian
+
     parameters = filter_parameters(FILTERS[name])
     for parameter, value in values.items():
         target = (parameter.removesuffix("_diameters") + "_px" if parameter.endswith("_diameters")

@@ -20,6 +20,7 @@ class Evaluation:
     """Counts per micrograph and pooled, for each paradigm."""
 
     per_micrograph: dict[str, dict[str, Counts]] = field(default_factory=dict)
+    paradigms: tuple[str, ...] = PARADIGMS
 
     def pooled(self, paradigm: str) -> Counts:
         total = Counts(0, 0, 0, 0 if paradigm == "grid" else None)

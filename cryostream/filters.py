@@ -18,7 +18,6 @@ from typing import Any
 
 import cv2
 import numpy as np
-from scipy import ndimage
 
 from .convert import regular_subsample, to_uint8
 
@@ -189,6 +188,8 @@ def gaussian(image: np.ndarray, sigma_px: float) -> np.ndarray:
 
 def median(image: np.ndarray, size_px: int) -> np.ndarray:
     """Median filter with a square window of odd ``size_px`` (salt-and-pepper / hot pixels)."""
+    from scipy import ndimage  # SciPy loads slowly; only this filter needs it
+
     size = max(3, int(round(size_px)) | 1)
     return ndimage.median_filter(np.asarray(image, dtype=np.float32), size=size, mode="reflect")
 

@@ -17,11 +17,8 @@ import numpy as np
 
 from .config import PickerConfig
 from .convert import bin_image, to_uint8
-from .evaluation import coordinates_xy
 from .filters import gaussian
 from .io import BadInputError, read_micrograph
-from .metrics import match_distance
-from .picker import pick_micrograph, resolve_pixel_size
 from .star import read_provenance, write_atomically
 
 # Okabe-Ito colours, RGB.
@@ -43,6 +40,8 @@ def overlay_counts(picks_xy: np.ndarray, diameter_px: float, truth_xy: np.ndarra
                    radius_diameters: float = 0.5) -> dict[str, int]:
     """Number of picks and, with truth, true positives, false positives and misses (one-to-one
     matching within ``radius_diameters`` x diameter, as :mod:`cryostream.evaluation` scores)."""
+    from .metrics import match_distance  # SciPy's optimiser: loaded when truth is given
+
     picks_xy = _points(picks_xy)
     if truth_xy is None:
         return {"picks": len(picks_xy)}
@@ -92,6 +91,8 @@ def draw_overlay(image: np.ndarray, picks_xy: np.ndarray, diameter_px: float,
         _circles(canvas, picks_xy, scale, radius, PICK_RGB, thickness)
         legend = [("picks", PICK_RGB, False)]
     else:
+        from .metrics import match_distance
+
         truth_xy = _points(truth_xy)
         matched = match_distance(picks_xy, truth_xy, radius_diameters * diameter_px)
         is_true = np.zeros(len(picks_xy), bool)
@@ -136,6 +137,9 @@ def write_preview(micrograph_path: str | Path, out_path: str | Path,
     micrograph with ``config``. The diameter is ``config``'s (Å, converted with the pixel size:
     ``pixel_size_angstrom`` or the header's) when given, else the one recorded in the picks file.
     """
+    from .evaluation import coordinates_xy  # pandas and SciPy: loaded when an overlay is drawn
+    from .picker import pick_micrograph, resolve_pixel_size
+
     micrograph_path, out_path = Path(micrograph_path), Path(out_path)
     if out_path.suffix.lower() not in OVERLAY_FORMATS:
         raise BadInputError(out_path, f"overlay must be {' or '.join(OVERLAY_FORMATS)}")

@@ -1,7 +1,8 @@
 """Coordinate files: RELION per-micrograph STAR, the combined particles STAR, EMAN2 .box.
 
 Every file is written atomically (temporary file in the same directory, fsync, rename), so a reader
-or a crash never sees half a file. Coordinates are in pixels of the original micrograph.
+or a crash never sees half a file. Coordinates are in pixels of the original micrograph. starfile
+(and pandas with it) is loaded when a STAR file is first read or written, not with the module.
 """
 
 from __future__ import annotations
@@ -10,15 +11,16 @@ import os
 import tempfile
 from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
-import pandas as pd
-import starfile
 
 from .io import BadInputError
-from .picker import Picks
 
-DEFAULT_SUFFIX = "autopick"
+if TYPE_CHECKING:
+    import pandas as pd
+
+    from .picker import Picks
 
 
 def write_atomically(path: str | Path, content: str | bytes) -> Path:
@@ -55,6 +57,8 @@ def picks_table(picks: Picks) -> pd.DataFrame:
 
 def _coordinate_table(all_picks: Sequence[Picks]) -> pd.DataFrame:
     """relion_autopick's columns for the picks of several micrographs, built in one go."""
+    import pandas as pd
+
     count = sum(len(picks) for picks in all_picks)
 
     def joined(values: Callable[[Picks], np.ndarray]) -> np.ndarray:
@@ -96,16 +100,17 @@ def write_box(picks: Picks, path: str | Path) -> Path:
 
 def star_text(blocks: dict[str, pd.DataFrame], comments: Sequence[str] = ()) -> str:
     """STAR text of ``blocks`` as starfile writes it, preceded by ``# `` comment lines."""
-    with tempfile.TemporaryDirectory() as folder:
-        scratch = Path(folder) / "blocks.star"
-        starfile.write(blocks, scratch, float_format="%.4f")
-        body = scratch.read_text()
+    import starfile
+
     header = "".join(f"# {line}\n" for line in comments)
-    return header + body
+    return header + starfile.to_string(blocks, float_format="%.4f")
 
 
 def read_coordinates(path: str | Path) -> pd.DataFrame:
     """Read a coordinate or particles STAR file; needs rlnCoordinateX and rlnCoordinateY."""
+    import pandas as pd
+    import starfile
+
     path = Path(path)
     try:
         data = starfile.read(path, always_dict=True)

@@ -38,8 +38,9 @@ from ..evaluation import coordinates_xy
 from ..io import MICROGRAPH_SUFFIXES, BadInputError, read_micrograph
 from ..metrics import Counts, score_distance
 from ..picker import Picks
+from ..session.naming import DEFAULT_SUFFIX
 from ..session.work import pick_file
-from ..star import DEFAULT_SUFFIX, star_text, write_atomically, write_star
+from ..star import star_text, write_atomically, write_star
 from .synthetic import synthetic_micrograph, write_mrc
 
 BENCH_PIXEL_SIZE_ANGSTROM = 1.0

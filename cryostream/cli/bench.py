@@ -7,16 +7,17 @@ import json
 import os
 import tempfile
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich import box
 from rich.console import Console
 from rich.table import Table
 
-from ..bench.picking import COMPARISONS, SetReport, bench_json, bench_set_report, find_sets
+if TYPE_CHECKING:
+    from ..bench.picking import SetReport
+
 from ..config import PickerConfig, dump_config
-from ..metrics import Counts
 from ..session.errors import UsageError, check_output_file
 from ..star import write_atomically
 from .common import ConfigOption, DiameterOption, PixelSizeOption, PresetOption, build_config, console
@@ -41,6 +42,8 @@ def bench(
     """Benchmark picking on labelled sets: images -> float32 MRC (1.0 Å/px, so diameters in Å equal
     the set's diameter in px) -> pick -> score (distance paradigm, one-to-one matches within 0.5 x
     diameter, pooled per set). Coordinates are compared in pixels of the original images."""
+    from ..bench.picking import COMPARISONS, bench_json, bench_set_report, find_sets
+
     unknown = sorted(set(compare or ()) - set(COMPARISONS))
     if unknown:
         raise UsageError(f"--compare must be one of {', '.join(COMPARISONS)}, got "
@@ -108,6 +111,7 @@ def tune(
     micrographs. Pick with --config and without --diameter, which would replace the tuned one."""
     from ..bench.tune import changed_values
     from ..bench.tune import tune as run_tune
+    from ..metrics import Counts
 
     config = build_config(diameter, preset_name, config_file)
     check_output_file(out)

@@ -4,7 +4,7 @@ from the configuration schema (:data:`cryostream.config.SETTINGS`) and the sessi
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated, Any, NoReturn
+from typing import TYPE_CHECKING, Annotated, Any, NoReturn
 
 import typer
 from rich.console import Console
@@ -12,9 +12,12 @@ from rich.console import Console
 from ..config import PRESET_HELP, SETTINGS, PickerConfig
 from ..session.errors import UsageError
 from ..session.executor import KINDS, ExecutorChoice
-from ..session.outputs import IMAGE_FORMATS, OutputOptions
+from ..session.naming import IMAGE_FORMATS
 from ..session.policy import CHOICES
 from ..session.settings import effective_config, option_overrides
+
+if TYPE_CHECKING:
+    from ..session.outputs import OutputOptions
 
 # messages are never wrapped: a path in a log line or a one-line error stays whole and greppable
 console = Console(stderr=True, soft_wrap=True)
@@ -79,6 +82,8 @@ def build_config(diameter: float | None, preset_name: str, config_file: Path | N
 
 def output_options(out: Path, box: bool, image_format: str | None) -> OutputOptions:
     """The output choices, checked."""
+    from ..session.outputs import OutputOptions
+
     if image_format is not None and image_format not in IMAGE_FORMATS:
         raise UsageError(f"--write-image must be one of {', '.join(IMAGE_FORMATS)}, got "
                          f"{image_format!r}")

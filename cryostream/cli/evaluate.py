@@ -4,14 +4,15 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich import box
 from rich.console import Console
 from rich.table import Table
 
-from ..evaluation import PARADIGMS, Evaluation, evaluate_files
+if TYPE_CHECKING:
+    from ..evaluation import Evaluation
 
 
 def evaluate(
@@ -33,13 +34,15 @@ def evaluate(
 ) -> None:
     """Score picks against ground truth: accuracy, precision, recall, F1, F2 and Jaccard under
     the distance paradigm (one-to-one matching within RADIUS x diameter) and the grid paradigm."""
+    from ..evaluation import evaluate_files
+
     evaluation = evaluate_files(picks, truth, diameter, cell, radius)
     if as_json:
         typer.echo(json.dumps(evaluation.to_dict(), indent=2))
         return
     out = Console()
     if per_micrograph:
-        for paradigm in PARADIGMS:
+        for paradigm in evaluation.paradigms:
             out.print(per_micrograph_table(evaluation, paradigm))
     out.print(pooled_table(evaluation, radius, cell))
 
@@ -67,11 +70,12 @@ def pooled_table(evaluation: Evaluation, radius: float, cell: float) -> Table:
                   caption=f"distance: one-to-one matches within {radius:g} x diameter; "
                   f"grid: {cell:g} px cells", caption_justify="left")
     table.add_column("metric", no_wrap=True)
-    summaries = {paradigm: evaluation.pooled(paradigm).summary() for paradigm in PARADIGMS}
-    for paradigm in PARADIGMS:
+    summaries = {paradigm: evaluation.pooled(paradigm).summary()
+                 for paradigm in evaluation.paradigms}
+    for paradigm in summaries:
         table.add_column(paradigm, justify="right", no_wrap=True)
     for label, key in EVALUATION_ROWS:
-        table.add_row(label, *(format_metric(summaries[p][key]) for p in PARADIGMS))
+        table.add_row(label, *(format_metric(summary[key]) for summary in summaries.values()))
     return table
 
 

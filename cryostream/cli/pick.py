@@ -7,13 +7,11 @@ from collections import Counter
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
-from ..session.batch import mirrored_tasks, run_batch
-from ..session.engine import EventSink, SessionOptions, Summary
 from ..session.errors import UsageError
 from ..session.naming import DEFAULT_SUFFIX, check_suffix
 from ..session.policy import check_choice
@@ -40,6 +38,9 @@ from .common import (
     output_options,
 )
 
+if TYPE_CHECKING:
+    from ..session.engine import EventSink, Summary
+
 InputsArgument = Annotated[list[str], typer.Argument(
     metavar="INPUTS...", help="Micrograph files (MRC, PNG, JPEG, TIFF), folders (searched "
     "recursively for exposures) or globs.")]
@@ -62,6 +63,9 @@ def pick(inputs: InputsArgument, out: OutOption = Path("picks"), diameter: Diame
     pixels of the original micrograph; diameter in Å) and OUT/particles.star with every pick.
     Micrographs already picked into OUT with the same parameters are skipped.
     """
+    from ..session.batch import mirrored_tasks, run_batch  # loads the picker: not for --help
+    from ..session.engine import SessionOptions
+
     config = build_config(diameter, preset_name, config_file, threshold)
     selected = select_inputs(inputs, Selection.from_options(include, exclude), out)
     if dry_run:

@@ -12,7 +12,6 @@ from typing import Annotated
 import typer
 
 from ..session.cancel import Cancellation
-from ..session.engine import Session, SessionOptions
 from ..session.errors import UsageError
 from ..session.naming import DEFAULT_SUFFIX, check_suffix
 from ..session.policy import check_choice
@@ -89,6 +88,7 @@ def watch(acquisition_dir: AcquisitionArgument, out: OutOption = Path("picks"),
     repeating a micrograph, and re-writes OUT/particles.star every few seconds for import into
     RELION or CryoSPARC at any moment. See `cryostream status OUT`.
     """
+    from ..session.engine import Session, SessionOptions  # loads the picker: not for --help
     from ..watch.daemon import WatchOptions
     from ..watch.daemon import watch as run_daemon
     from ..watch.reporter import Reporter

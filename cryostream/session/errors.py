@@ -38,6 +38,12 @@ def describe(error: OSError) -> str:
     return error.strerror or " ".join(str(error).split())
 
 
+def one_line(error: BaseException) -> str:
+    """``Type: message`` of an exception on one line."""
+    message = " ".join(str(error).split())
+    return f"{type(error).__name__}: {message}" if message else type(error).__name__
+
+
 def is_filesystem_error(error: BaseException) -> bool:
     """Whether ``error`` is the output file system failing as a whole (disk full, read-only,
     permission denied, I/O error) rather than one path being wrong."""

@@ -24,8 +24,7 @@ from typing import Any
 import cv2
 from threadpoolctl import threadpool_limits
 
-from .errors import UsageError
-from .work import one_line
+from .errors import UsageError, one_line
 
 KINDS = ("local", "dask", "inline")
 DASK_RETRIES = 2

@@ -11,8 +11,10 @@ import os
 from collections.abc import Iterable
 from pathlib import Path
 
-from ..star import DEFAULT_SUFFIX
 from .errors import UsageError
+
+DEFAULT_SUFFIX = "autopick"  # RELION's autopicker names coordinate files <micrograph>_autopick.star
+IMAGE_FORMATS = ("png", "jpg")  # of the optional 8-bit copy beside each coordinate file
 
 
 def micrograph_key(path: str | Path) -> str:

@@ -27,7 +27,6 @@ from ..star import (
 )
 
 COMBINED_STAR = "particles.star"
-IMAGE_FORMATS = ("png", "jpg")
 
 
 @dataclass(frozen=True)

@@ -14,6 +14,7 @@ import numpy as np
 from ..config import PickerConfig
 from ..io import BadInputError, read_micrograph
 from ..picker import Picks, pick_micrograph, working_image
+from .errors import one_line
 
 
 @dataclass(frozen=True)
@@ -53,9 +54,3 @@ def lost_task(path: str | Path, error: BaseException) -> PickOutcome:
     """The outcome of a task the executor could not run to the end (its worker process kept
     dying, the pool broke, the scheduler went away): a failure naming the file."""
     return PickOutcome(Path(path), None, f"{path}: task lost ({one_line(error)})", 0.0)
-
-
-def one_line(error: BaseException) -> str:
-    """``Type: message`` of an exception on one line."""
-    message = " ".join(str(error).split())
-    return f"{type(error).__name__}: {message}" if message else type(error).__name__

@@ -35,9 +35,9 @@ from cryostream.session.cancel import Cancellation
 from cryostream.session.engine import SessionOptions, Summary, Task
 from cryostream.session.errors import OutputError, UsageError
 from cryostream.session.executor import ExecutorChoice
-from cryostream.session.naming import check_unique, mirrored_path
+from cryostream.session.naming import DEFAULT_SUFFIX, check_unique, mirrored_path
 from cryostream.session.outputs import OutputOptions
-from cryostream.star import DEFAULT_SUFFIX, star_text, write_atomically
+from cryostream.star import star_text, write_atomically
 from integrations import add_picker_arguments, picker_config
 
 EXIT_SUCCESS = "RELION_JOB_EXIT_SUCCESS"
