@@ -95,34 +95,26 @@ def select_inputs(inputs: Sequence[str], selection: Selection,
     micrographs to pick. Excludes apply to every file; ``--include`` to the files found in folders
     (a file named on the command line is taken when it is a micrograph format). Files inside
     ``out_dir`` are never inputs. A missing input is a :class:`UsageError`."""
-    folders: list[Path] = []
-    files: list[Path] = []
-    for item in inputs:
-        path = Path(item)
-        if path.is_dir():
-            folders.append(path)
-        elif path.exists():
-            files.append(path)
-        else:
-            matches = sorted(glob.glob(item, recursive=True))
-            if not matches:
-                raise UsageError(f"{item}: no such file, folder or matching glob")
-            files.extend(Path(match) for match in matches if not Path(match).is_dir())
-            folders.extend(Path(match) for match in matches if Path(match).is_dir())
+    paths = [Path(match) for item in inputs for match in _expand(item)]
+    folders = [path for path in paths if path.is_dir()]
+    files = [path for path in paths if not path.is_dir()]
     root = common_root([*folders, *(path.parent for path in files)])
-    chosen: dict[Path, None] = {}
-    skipped: list[tuple[Path, str]] = []
-    candidates = [(path, True) for folder in folders for path in _walk(folder)]
-    candidates += [(path, False) for path in files]
     output = Path(os.path.abspath(out_dir)) if out_dir is not None else None
-    for path, found_in_folder in candidates:
-        absolute = Path(os.path.abspath(path))
-        reason = _reason(absolute, root, selection, found_in_folder, output)
-        if reason is None:
-            chosen.setdefault(absolute)
-        else:
-            skipped.append((absolute, reason))
-    return Selected(sorted(chosen), root, skipped)
+    found = [(Path(os.path.abspath(path)), True) for folder in folders for path in _walk(folder)]
+    found += [(Path(os.path.abspath(path)), False) for path in files]
+    reasons = {path: _reason(path, root, selection, in_folder, output) for path, in_folder in found}
+    return Selected(sorted(path for path, reason in reasons.items() if reason is None), root,
+                    [(path, reason) for path, reason in reasons.items() if reason is not None])
+
+
+def _expand(item: str) -> list[str]:
+    """An input as given, or the paths its glob matches; nothing is a :class:`UsageError`."""
+    if os.path.exists(item):
+        return [item]
+    matches = sorted(glob.glob(item, recursive=True))
+    if not matches:
+        raise UsageError(f"{item}: no such file, folder or matching glob")
+    return matches
 
 
 def _reason(path: Path, root: Path, selection: Selection, found_in_folder: bool,

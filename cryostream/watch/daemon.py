@@ -62,6 +62,20 @@ class WatchOptions:
         return f"{mode}; quiet {self.quiet_seconds:g} s"
 
 
+@dataclass
+class Every:
+    """When a periodic chore is due again (monotonic seconds)."""
+
+    seconds: float
+    next: float = 0.0
+
+    def due(self, now: float) -> bool:
+        if now < self.next:
+            return False
+        self.next = now + self.seconds
+        return True
+
+
 class Daemon:
     """The daemon's loop over one open session; see :func:`watch`."""
 
@@ -85,12 +99,12 @@ class Daemon:
 
     def is_wanted(self, path: str, state: FileState | None) -> bool:
         """Whether ``path`` still needs picking (a micrograph whose outputs cannot be placed is
-        recorded as failed, once)."""
+        recorded as failed, once: its name, not its content, is the problem)."""
         try:
             return self.session.needs_picking(self.task_for(path), state)
         except UsageError as error:
             entry = self.session.journal.entry(micrograph_key(path))
-            if entry is None or entry.status != "failed" or entry.state != state:
+            if entry is None or entry.status != "failed" or entry.error != str(error):
                 self.session.fail_file(Path(path), path, str(error), state)
             return False
 
@@ -128,19 +142,15 @@ class Daemon:
         return observer
 
     def _loop(self) -> None:
-        next_sweep = next_status = 0.0
-        next_rescan = time.monotonic() + RESCAN_SECONDS
+        sweep, status = Every(SWEEP_SECONDS), Every(STATUS_SECONDS)
+        rescan = Every(RESCAN_SECONDS, time.monotonic() + RESCAN_SECONDS)
         while not self.session.cancel.reason:
             now = time.monotonic()
             self.discovery.drain_events()
-            if now >= next_sweep:
-                for gone in self.discovery.sweep():
-                    self.retry_or_fail(gone, f"{gone.path}: was deleted before it could be read",
-                                       gone.state)
-                next_sweep = now + SWEEP_SECONDS
-            if not self.options.once and now >= next_rescan:
+            if sweep.due(now):
+                self.sweep()
+            if not self.options.once and rescan.due(now):
                 self.discovery.scan()  # a safety net for events lost to overflow
-                next_rescan = now + RESCAN_SECONDS
             if self.options.once and not self.discovery.pending and not self.session.in_flight:
                 return
             self.submit_ready()
@@ -148,13 +158,23 @@ class Daemon:
                 self.finish(TICK_SECONDS)
             else:
                 time.sleep(TICK_SECONDS)
-            self.write_combined()
-            self.refresh_report()
-            self.session.heartbeat(acquisition_dir=str(self.options.acquisition_dir),
-                                   waiting=len(self.discovery.pending))
-            if now >= next_status:
-                self.reporter.status(self.status())
-                next_status = now + STATUS_SECONDS
+            self.keep_others_informed(status.due(now))
+
+    def sweep(self) -> None:
+        """Retry, then record, the waiting micrographs that vanished."""
+        for gone in self.discovery.sweep():
+            self.retry_or_fail(gone, f"{gone.path}: was deleted before it could be read",
+                               gone.state)
+
+    def keep_others_informed(self, status_due: bool) -> None:
+        """The combined STAR and the report for people and other programs, the heartbeat for
+        ``status``, and the status line when due."""
+        self.write_combined()
+        self.refresh_report()
+        self.session.heartbeat(acquisition_dir=str(self.options.acquisition_dir),
+                               waiting=len(self.discovery.pending))
+        if status_due:
+            self.reporter.status(self.status())
 
     def submit_ready(self) -> None:
         limit = self.options.max_in_flight or self.session.executor.capacity
