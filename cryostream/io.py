@@ -18,14 +18,19 @@ MRC_SUFFIXES = (".mrc", ".mrcs", ".rec", ".st")
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".tif", ".tiff")
 MICROGRAPH_SUFFIXES = MRC_SUFFIXES + IMAGE_SUFFIXES
 MIN_SIDE_PX = 16
+MRC_HEADER_BYTES = 1024
+MRC_MODES = (0, 1, 2, 6, 12)  # the real-valued image modes
 
 
 class BadInputError(ValueError):
-    """An input file (micrograph, STAR, configuration) that cannot be used, with the reason."""
+    """An input file (micrograph, STAR, configuration) that cannot be used, with the reason;
+    ``incomplete`` when the file looks like one still being written (shorter than its header
+    says, or a pre-allocated, zero-filled tail), which may read once its writer is done."""
 
-    def __init__(self, path: str | Path, problem: str) -> None:
+    def __init__(self, path: str | Path, problem: str, incomplete: bool = False) -> None:
         self.path = str(path)
         self.problem = " ".join(str(problem).split())
+        self.incomplete = incomplete
         super().__init__(f"{self.path}: {self.problem}")
 
 
@@ -81,17 +86,44 @@ def _read_mrc(path: Path) -> tuple[np.ndarray, float | None]:
             raw = None if mrc.data is None else np.array(mrc.data)
             voxel_x = float(mrc.voxel_size.x)
     except (ValueError, OSError, EOFError) as error:
+        _raise_if_short(path)
         raise BadInputError(path, f"not a readable MRC file ({error})") from error
     if raw is None or raw.ndim not in (2, 3):
         raise BadInputError(path, "MRC data is not a 2-D image or a 3-D stack of frames")
     if np.iscomplexobj(raw):
         raise BadInputError(path, "MRC holds complex (Fourier-space) data, not an image")
+    if not raw[(-1,) * (raw.ndim - 1)].any() and raw.any():
+        raise BadInputError(path, "its last row is all zeros: pre-allocated and still being "
+                            "written?", incomplete=True)
     data = (raw.astype(np.float32, copy=False) if raw.ndim == 2
             else raw.mean(axis=0, dtype=np.float32))
     if voxel_x == 1.0:
         warnings.warn(f"{path}: header pixel size is exactly 1.0 Å, often an unset header; "
                       "pass --pixel-size if that is wrong", UnsetPixelSizeWarning, stacklevel=3)
     return data, (voxel_x if voxel_x > 0 else None)
+
+
+def _raise_if_short(path: Path) -> None:
+    """Raise an ``incomplete`` :class:`BadInputError` when ``path`` is shorter than an MRC
+    header, or than the data its header announces: a file still being written."""
+    size = path.stat().st_size
+    if size < MRC_HEADER_BYTES:
+        raise BadInputError(path, f"is {size} bytes, shorter than an MRC header: still being "
+                            "written?", incomplete=True)
+    try:
+        with warnings.catch_warnings(), \
+                mrcfile.open(path, mode="r", header_only=True, permissive=True) as mrc:
+            warnings.simplefilter("ignore")
+            header = mrc.header
+            mode = int(header.mode)
+            item = mrcfile.utils.dtype_from_mode(mode).itemsize if mode in MRC_MODES else 0
+            expected = (MRC_HEADER_BYTES + int(header.nsymbt)
+                        + int(header.nx) * int(header.ny) * int(header.nz) * item)
+    except (ValueError, OSError, EOFError):
+        return
+    if item and 0 < size < expected:
+        raise BadInputError(path, f"holds {size} of the {expected} bytes its header announces: "
+                            "still being written?", incomplete=True)
 
 
 def _read_image(path: Path) -> np.ndarray:

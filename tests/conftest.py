@@ -3,11 +3,16 @@ runs it, coordinate STAR files, a small file system that fills up, and the share
 
 from __future__ import annotations
 
+import contextlib
+import json
 import os
+import signal
+import sqlite3
 import subprocess
 import sys
+import time
 import uuid
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 
 import numpy as np
@@ -17,6 +22,7 @@ from typer.testing import CliRunner
 from cryostream.bench.synthetic import SyntheticMicrograph, synthetic_micrograph, write_mrc
 from cryostream.config import preset
 from cryostream.picker import Picks
+from cryostream.session.journal import Journal, journal_path
 from cryostream.session.outputs import provenance
 from cryostream.star import write_star
 
@@ -104,3 +110,101 @@ def fill(mount_point: Path) -> Path:
 def remount(mount_point: Path, mode: str) -> None:
     """Remount a :func:`small_disk` read-only (``ro``) or writable (``rw``)."""
     subprocess.run(["mount", "-o", f"remount,{mode}", str(mount_point)], check=True)
+
+
+WATCH_FAST = ["--quiet-seconds", "1", "--retries", "2", "--retry-seconds", "0.2",
+              "--incomplete-seconds", "2", "--log-json"]
+
+
+# -- the watcher as a process, and files written the way acquisition software writes them ----
+def mrc_bytes(folder: Path, seed: int, shape: tuple[int, ...] = (256, 256)) -> bytes:
+    """The bytes of a synthetic MRC (a 3-D shape gives a stack of that many frames)."""
+    image = synthetic_micrograph(shape[-2:], n_particles=max(2, shape[-1] * shape[-2] // 12000),
+                                 diameter_px=40.0, seed=seed).image
+    data = np.stack([image] * shape[0]) if len(shape) == 3 else image
+    return write_mrc(data, folder / f"source_{seed}_{len(shape)}.mrc",
+                     PIXEL_SIZE_ANGSTROM).read_bytes()
+
+
+def write_slowly(data: bytes, path: Path, chunks: int = 4, pause_seconds: float = 0.15) -> Path:
+    """Write ``data`` through one open file in ``chunks`` with pauses, as a detector writer does."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    step = max(1, -(-len(data) // chunks))
+    with open(path, "wb") as stream:
+        for start in range(0, len(data), step):
+            stream.write(data[start:start + step])
+            stream.flush()
+            time.sleep(pause_seconds)
+    return path
+
+
+def write_via_rename(data: bytes, path: Path) -> Path:
+    """Write slowly to ``<name>.tmp`` and rename it into place when complete."""
+    os.replace(write_slowly(data, path.with_name(path.name + ".tmp")), path)
+    return path
+
+
+class Daemon:
+    """A `cryostream watch` process in its own session; its JSON log goes to a file."""
+
+    def __init__(self, acquisition: Path, out: Path, log: Path, *options: str) -> None:
+        self.log = log
+        self.stderr = log.with_suffix(".stderr")
+        with open(log, "a") as stdout, open(self.stderr, "a") as stderr:
+            self.process = subprocess.Popen(
+                [sys.executable, "-m", "cryostream", "watch", str(acquisition), "-o", str(out),
+                 "--diameter", str(DIAMETER_ANGSTROM), *options],
+                stdout=stdout, stderr=stderr, start_new_session=True)
+
+    def events(self, kind: str) -> list[dict]:
+        lines = self.log.read_text().splitlines() if self.log.exists() else []
+        return [event for event in map(json.loads, lines) if event["event"] == kind]
+
+    def wait_started(self) -> None:
+        wait_for(lambda: bool(self.events("start")), 60, "the daemon to start", self)
+
+    def stop(self, number: int = signal.SIGTERM, timeout_seconds: float = 90) -> int:
+        self.process.send_signal(number)
+        return self.process.wait(timeout=timeout_seconds)
+
+    def kill_group(self) -> None:
+        """Remove anything the daemon left behind (workers of a SIGKILLed daemon)."""
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(self.process.pid, signal.SIGKILL)
+        self.process.wait(timeout=30)
+
+
+@pytest.fixture
+def daemons() -> Iterator[list[Daemon]]:
+    started: list[Daemon] = []
+    yield started
+    for daemon in started:
+        daemon.kill_group()
+
+
+def wait_for(condition: Callable[[], bool], timeout_seconds: float, what: str,
+             daemon: Daemon | None = None) -> None:
+    """Poll ``condition`` until it holds; fail after ``timeout_seconds``, or at once when
+    ``daemon`` has exited, with its last words."""
+    deadline = time.monotonic() + timeout_seconds
+    while not condition():
+        exited = daemon is not None and daemon.process.poll() is not None
+        if exited or time.monotonic() > deadline:
+            detail = daemon.stderr.read_text()[-2000:] if daemon and daemon.stderr.exists() else ""
+            reason = "the daemon exited" if exited else f"timed out after {timeout_seconds} s"
+            raise AssertionError(f"{reason} waiting for {what}\n{detail}")
+        time.sleep(0.2)
+
+
+def journal_entries(out: Path) -> dict:
+    if not journal_path(out).exists():
+        return {}
+    try:
+        with Journal(out, readonly=True) as journal:
+            return {entry.path: entry for entry in journal.entries()}
+    except sqlite3.OperationalError:  # created but its tables not yet committed
+        return {}
+
+
+def statuses(out: Path) -> dict[str, str]:
+    return {path: entry.status for path, entry in journal_entries(out).items()}

@@ -8,126 +8,39 @@ particles at 1.5 Å/px (60 Å).
 
 from __future__ import annotations
 
-import contextlib
 import json
 import os
 import random
 import signal
 import sqlite3
-import subprocess
-import sys
 import threading
 import time
 from collections import Counter
-from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import numpy as np
 import pytest
-from conftest import run_cryostream
+from conftest import (
+    WATCH_FAST,
+    Daemon,
+    journal_entries,
+    mrc_bytes,
+    run_cryostream,
+    statuses,
+    wait_for,
+    write_slowly,
+    write_via_rename,
+)
 
 from cryostream.bench.synthetic import synthetic_micrograph, write_acquisition, write_mrc
 from cryostream.bench.throughput import process_memory_mib
 from cryostream.picker import Picks
 from cryostream.session.folder import LOCK_NAME, remove_stale_temporaries
-from cryostream.session.journal import FileState, Journal, journal_path
+from cryostream.session.journal import FileState, journal_path
 from cryostream.session.naming import mirrored_path
 from cryostream.session.outputs import COMBINED_STAR, picks_from_star
 from cryostream.star import read_coordinates, read_provenance, write_atomically, write_star
 from cryostream.watch.discovery import probe
-
-PIXEL_SIZE_ANGSTROM = 1.5
-DIAMETER_ANGSTROM = 60.0  # 40 px
-FAST = ["--quiet-seconds", "1", "--retries", "2", "--retry-seconds", "0.2", "--log-json"]
-
-
-# -- helpers -----------------------------------------------------------------------------------
-def mrc_bytes(folder: Path, seed: int, shape: tuple[int, ...] = (256, 256)) -> bytes:
-    """The bytes of a synthetic MRC (a 3-D shape gives a stack of that many frames)."""
-    image = synthetic_micrograph(shape[-2:], n_particles=max(2, shape[-1] * shape[-2] // 12000),
-                                 diameter_px=40.0, seed=seed).image
-    data = np.stack([image] * shape[0]) if len(shape) == 3 else image
-    return write_mrc(data, folder / f"source_{seed}_{len(shape)}.mrc", PIXEL_SIZE_ANGSTROM).read_bytes()
-
-
-def write_slowly(data: bytes, path: Path, chunks: int = 4, pause_seconds: float = 0.15) -> Path:
-    """Write ``data`` through one open file in ``chunks`` with pauses, as a detector writer does."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    step = max(1, -(-len(data) // chunks))
-    with open(path, "wb") as stream:
-        for start in range(0, len(data), step):
-            stream.write(data[start:start + step])
-            stream.flush()
-            time.sleep(pause_seconds)
-    return path
-
-
-def write_via_rename(data: bytes, path: Path) -> Path:
-    """Write slowly to ``<name>.tmp`` and rename it into place when complete."""
-    os.replace(write_slowly(data, path.with_name(path.name + ".tmp")), path)
-    return path
-
-
-class Daemon:
-    """A `cryostream watch` process in its own session; its JSON log goes to a file."""
-
-    def __init__(self, acquisition: Path, out: Path, log: Path, *options: str) -> None:
-        self.log = log
-        self.stderr = log.with_suffix(".stderr")
-        with open(log, "a") as stdout, open(self.stderr, "a") as stderr:
-            self.process = subprocess.Popen(
-                [sys.executable, "-m", "cryostream", "watch", str(acquisition), "-o", str(out),
-                 "--diameter", str(DIAMETER_ANGSTROM), *options],
-                stdout=stdout, stderr=stderr, start_new_session=True)
-
-    def events(self, kind: str) -> list[dict]:
-        lines = self.log.read_text().splitlines() if self.log.exists() else []
-        return [event for event in map(json.loads, lines) if event["event"] == kind]
-
-    def wait_started(self) -> None:
-        wait_for(lambda: bool(self.events("start")), 60, "the daemon to start", self)
-
-    def stop(self, number: int = signal.SIGTERM, timeout_seconds: float = 90) -> int:
-        self.process.send_signal(number)
-        return self.process.wait(timeout=timeout_seconds)
-
-    def kill_group(self) -> None:
-        """Remove anything the daemon left behind (workers of a SIGKILLed daemon)."""
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(self.process.pid, signal.SIGKILL)
-        self.process.wait(timeout=30)
-
-
-@pytest.fixture
-def daemons() -> Iterator[list[Daemon]]:
-    started: list[Daemon] = []
-    yield started
-    for daemon in started:
-        daemon.kill_group()
-
-
-def wait_for(condition: Callable[[], bool], timeout_seconds: float, what: str,
-             daemon: Daemon | None = None) -> None:
-    deadline = time.monotonic() + timeout_seconds
-    while not condition():
-        if time.monotonic() > deadline:
-            detail = daemon.stderr.read_text()[-2000:] if daemon and daemon.stderr.exists() else ""
-            raise AssertionError(f"timed out after {timeout_seconds} s waiting for {what}\n{detail}")
-        time.sleep(0.2)
-
-
-def journal_entries(out: Path) -> dict:
-    if not journal_path(out).exists():
-        return {}
-    try:
-        with Journal(out, readonly=True) as journal:
-            return {entry.path: entry for entry in journal.entries()}
-    except sqlite3.OperationalError:  # created but its tables not yet committed
-        return {}
-
-
-def statuses(out: Path) -> dict[str, str]:
-    return {path: entry.status for path, entry in journal_entries(out).items()}
 
 
 def assert_exactly_once(acquisition: Path, out: Path, micrographs: list[Path]) -> None:
@@ -189,7 +102,7 @@ def test_once_mirrors_the_tree_restarts_skip_and_new_parameters_need_a_choice(
     micrographs = sorted(acquisition.glob("GridSquare_*/Data/*.mrc"))
 
     def run(log: str, *options: str) -> Daemon:
-        daemon = Daemon(acquisition, out, tmp_path / log, "--once", *FAST, *options)
+        daemon = Daemon(acquisition, out, tmp_path / log, "--once", *WATCH_FAST, *options)
         daemons.append(daemon)
         daemon.process.wait(timeout=180)
         return daemon
@@ -224,7 +137,7 @@ def test_bad_input_is_recorded_once_and_the_daemon_keeps_going(tmp_path: Path,
     (out / "blocked").write_text("a file where an output folder must go")  # unwritable outputs
     os.symlink("..", acquisition / "sub" / "back")  # a folder loop: must not be followed
     good = mrc_bytes(tmp_path, 1)
-    daemon = Daemon(acquisition, out, tmp_path / "watch.log", *FAST)
+    daemon = Daemon(acquisition, out, tmp_path / "watch.log", *WATCH_FAST)
     daemons.append(daemon)
     daemon.wait_started()
 
@@ -232,7 +145,7 @@ def test_bad_input_is_recorded_once_and_the_daemon_keeps_going(tmp_path: Path,
             write_slowly(good, acquisition / "good_slow.mrc"),
             write_slowly(mrc_bytes(tmp_path, 2, (3, 256, 256)), acquisition / "stack.mrc")]
     failed = {
-        write_slowly(good[: len(good) // 2], acquisition / "truncated.mrc"): "not a readable MRC",
+        write_slowly(good[: len(good) // 2], acquisition / "truncated.mrc"): "still being written",
         write_via_rename(b"", acquisition / "empty.mrc"): "empty file",
         write_slowly(os.urandom(5000), acquisition / "garbage.mrc"): "not a readable MRC",
         write_mrc(np.full((128, 128), np.nan, np.float32), acquisition / "nan.mrc", 1.5): "NaN",
@@ -272,7 +185,7 @@ def test_bad_input_is_recorded_once_and_the_daemon_keeps_going(tmp_path: Path,
     assert (out / LOCK_NAME).exists() and statuses(out) == expected
 
     (out / "blocked").unlink()  # the operator frees the output folder and restarts
-    retry = Daemon(acquisition, out, tmp_path / "retry.log", "--once", "--retry-failed", *FAST)
+    retry = Daemon(acquisition, out, tmp_path / "retry.log", "--once", "--retry-failed", *WATCH_FAST)
     daemons.append(retry)
     assert retry.process.wait(timeout=180) == 1  # the bad files still fail
     assert statuses(out)[str(acquisition / "blocked" / "unwritable.mrc")] == "done"
@@ -300,7 +213,7 @@ def test_sigkill_at_random_moments_loses_and_repeats_nothing(tmp_path: Path,
     done_at_kill = []
     for round_index in range(4):
         polling = ["--polling", "--poll-seconds", "0.3"] if round_index % 2 else []
-        daemon = Daemon(acquisition, out, tmp_path / f"run{round_index}.log", *FAST, *polling)
+        daemon = Daemon(acquisition, out, tmp_path / f"run{round_index}.log", *WATCH_FAST, *polling)
         daemons.append(daemon)
         daemon.wait_started()
         busy_by = time.monotonic() + 30  # kill while it is picking and writing, when it is
@@ -313,7 +226,7 @@ def test_sigkill_at_random_moments_loses_and_repeats_nothing(tmp_path: Path,
         done_at_kill.append(Counter(statuses(out).values()))  # 'queued' ones were in flight
     assert done_at_kill[-1]["done"] > 0, f"nothing was done before the kills (seed {seed})"
     writing.join()
-    final = Daemon(acquisition, out, tmp_path / "final.log", *FAST)
+    final = Daemon(acquisition, out, tmp_path / "final.log", *WATCH_FAST)
     daemons.append(final)
     final.wait_started()
     wait_for(lambda: sum(status == "done" for status in statuses(out).values()) == len(micrographs),
@@ -332,7 +245,7 @@ def test_a_burst_of_1000_micrographs_is_processed_with_bounded_memory(
     names = [f"FoilHole_{index:04d}_Data.mrc" for index in range(1000)]
     for index, name in enumerate(names):
         (staging / name).write_bytes(sources[index % 5])
-    daemon = Daemon(acquisition, out, tmp_path / "burst.log", *FAST)
+    daemon = Daemon(acquisition, out, tmp_path / "burst.log", *WATCH_FAST)
     daemons.append(daemon)
     daemon.wait_started()
     for name in names:

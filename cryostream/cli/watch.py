@@ -53,6 +53,10 @@ RetriesOption = Annotated[int, typer.Option(
     min=0, help="Times a file that fails to read is tried again (with doubling back-off) before "
     "it is recorded as failed.")]
 RetrySecondsOption = Annotated[float, typer.Option(help="First back-off in seconds.")]
+IncompleteSecondsOption = Annotated[float, typer.Option(
+    help="A file that looks still written (shorter than its header says, or a zero-filled tail "
+    "of a pre-allocated file) is waited for until it has not changed for this many seconds, "
+    "then recorded as failed.")]
 RetryFailedOption = Annotated[bool, typer.Option(
     "--retry-failed", help="Try micrographs that failed in earlier runs again.")]
 OnceOption = Annotated[bool, typer.Option(
@@ -74,6 +78,7 @@ def watch(acquisition_dir: AcquisitionArgument, out: OutOption = Path("picks"),
           exclude: ExcludeOption = None, quiet_seconds: QuietOption = 3.0,
           polling: PollingOption = False, poll_seconds: PollSecondsOption = 1.0,
           retries: RetriesOption = 3, retry_seconds: RetrySecondsOption = 1.0,
+          incomplete_seconds: IncompleteSecondsOption = 300.0,
           on_config_change: OnConfigChangeOption = "abort",
           retry_failed: RetryFailedOption = False, once: OnceOption = False,
           log_json: LogJsonOption = False, suffix: SuffixOption = DEFAULT_SUFFIX,
@@ -100,7 +105,8 @@ def watch(acquisition_dir: AcquisitionArgument, out: OutOption = Path("picks"),
     daemon_options = WatchOptions(
         Path(os.path.abspath(acquisition_dir)), Selection.from_options(include, exclude),
         check_suffix(suffix), quiet_seconds, polling, poll_seconds, retries, retry_seconds,
-        max_in_flight, report_every=report_every, retry_failed=retry_failed, once=once)
+        incomplete_seconds, max_in_flight, report_every=report_every, retry_failed=retry_failed,
+        once=once)
     options = SessionOptions("watch", output_options(Path(os.path.abspath(out)), box, image_format),
                              check_choice(on_config_change), pixel_size, retry_failed=False)
     cancel = Cancellation()

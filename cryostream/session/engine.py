@@ -24,7 +24,14 @@ from ..config import PickerConfig
 from ..io import BadInputError
 from ..picker import Picks
 from .cancel import Cancellation
-from .errors import OutputError, check_output_folder, describe, is_filesystem_error, output_boundary
+from .errors import (
+    OutputError,
+    check_output_folder,
+    check_writable,
+    describe,
+    is_filesystem_error,
+    output_boundary,
+)
 from .executor import Executor
 from .folder import HEARTBEAT_SECONDS, output_lock, remove_stale_temporaries, write_heartbeat
 from .journal import FileState, Journal, journal_path
@@ -147,10 +154,12 @@ class Session:
             self._stack.close()
 
     def _load_done_picks(self) -> None:
-        """The picks of every micrograph finished earlier, for the combined STAR (a STAR that is
-        gone or unreadable is picked again, see :meth:`needs_picking`)."""
-        for entry in self.journal.entries("done"):
-            if entry.output:
+        """The picks of every micrograph finished earlier, for the combined STAR, also of those
+        queued again to be redone (their STARs stay until replaced, so the combined STAR never
+        empties at start-up). A STAR that is gone or unreadable is picked again (see
+        :meth:`needs_picking`)."""
+        for entry in self.journal.entries():
+            if entry.output and entry.status != "failed":
                 try:
                     picks = picks_from_star(Path(entry.output), entry.path)
                 except (BadInputError, OSError):
@@ -178,6 +187,13 @@ class Session:
         with output_boundary(self.journal.path):
             write_heartbeat(self.journal, self.options.kind, running,
                             in_flight=len(self.in_flight), **details)
+
+    def check_output(self) -> None:
+        """Raise :class:`OutputError` unless the output folder takes a new file and the journal
+        takes a write (after a full disk or a read-only remount)."""
+        check_writable(self.outputs.out_dir / ".cryostream-write-test")
+        self._next_heartbeat = 0.0
+        self.heartbeat()
 
     def write_combined(self) -> Path:
         """Write ``particles.star`` with every pick finished so far, atomically."""

@@ -26,6 +26,7 @@ class PickOutcome:
     error: str | None
     seconds: float
     image8: np.ndarray | None = None
+    incomplete: bool = False  # the file looks like one still being written
 
 
 def pick_file(path: str | Path, config: PickerConfig, pixel_size_angstrom: float | None = None,
@@ -44,7 +45,8 @@ def pick_file(path: str | Path, config: PickerConfig, pixel_size_angstrom: float
         image8 = working_image(micrograph, config)[0] if keep_image else None
         return PickOutcome(path, picks, None, time.perf_counter() - started, image8)
     except BadInputError as error:
-        message = str(error)
+        return PickOutcome(path, None, str(error), time.perf_counter() - started,
+                           incomplete=error.incomplete)
     except Exception as error:  # a picker bug must not stop a session; keep the reason
         message = f"{path}: picking failed ({one_line(error)})"
     return PickOutcome(path, None, message, time.perf_counter() - started)

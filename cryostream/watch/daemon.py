@@ -14,6 +14,7 @@ import os
 import statistics
 import time
 from collections import deque
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -24,7 +25,7 @@ from watchdog.observers.polling import PollingObserverVFS
 from ..io import BadInputError
 from ..report import write_report
 from ..session.engine import Session, Task
-from ..session.errors import UsageError
+from ..session.errors import OutputError, UsageError
 from ..session.journal import FileState
 from ..session.naming import DEFAULT_SUFFIX, micrograph_key, mirrored_path
 from ..session.selection import Selection
@@ -36,6 +37,11 @@ TICK_SECONDS = 0.1
 SWEEP_SECONDS = 0.25
 RESCAN_SECONDS = 60.0
 STATUS_SECONDS = 0.5
+PAUSE_FIRST_SECONDS = 2.0
+PAUSE_MAX_SECONDS = 60.0
+INCOMPLETE_POLL_MAX_SECONDS = 15.0
+COMBINED_COST_FACTOR = 10.0
+REPORT_COST_FACTOR = 20.0
 
 
 @dataclass(frozen=True)
@@ -50,6 +56,7 @@ class WatchOptions:
     poll_seconds: float = 1.0
     retries: int = 3
     retry_seconds: float = 1.0
+    incomplete_seconds: float = 300.0
     max_in_flight: int | None = None
     combined_every_seconds: float = 10.0
     report_every: int = 25
@@ -64,16 +71,25 @@ class WatchOptions:
 
 @dataclass
 class Every:
-    """When a periodic chore is due again (monotonic seconds)."""
+    """When a periodic chore is due again (monotonic seconds); with ``cost_factor`` the chore
+    is also spaced out to that many times what it took last (see :meth:`measure`)."""
 
     seconds: float
     next: float = 0.0
+    cost_factor: float = 0.0
 
     def due(self, now: float) -> bool:
         if now < self.next:
             return False
         self.next = now + self.seconds
         return True
+
+    def measure(self, chore: Callable[[], object], at_least_seconds: float = 0.0) -> None:
+        """Do ``chore`` now and push the next time back to ``cost_factor`` x its duration."""
+        started = time.monotonic()
+        chore()
+        took = time.monotonic() - started
+        self.next = max(self.next, started + max(at_least_seconds, self.cost_factor * took))
 
 
 class Daemon:
@@ -87,9 +103,13 @@ class Daemon:
         self.discovery = Discovery(options.acquisition_dir, self.out_dir, options.selection,
                                    options.quiet_seconds, self.is_wanted, self.record_bad)
         self.recent: deque[tuple[int, float, float]] = deque(maxlen=100)
+        self.sweeps, self.statuses = Every(SWEEP_SECONDS), Every(STATUS_SECONDS)
+        self.rescans = Every(RESCAN_SECONDS, time.monotonic() + RESCAN_SECONDS)
+        self.combined = Every(0.0, cost_factor=COMBINED_COST_FACTOR)
+        self.reports = Every(0.0, cost_factor=REPORT_COST_FACTOR)
+        self.paused = False
         self.started = time.time()
         self.combined_dirty = True
-        self.next_combined = 0.0
         self.done_since_report = 0
 
     def task_for(self, path: str) -> Task:
@@ -121,8 +141,10 @@ class Daemon:
         try:
             self.discovery.scan()
             self._loop()
-            while self.session.in_flight and not self.session.cancel.forced:
+            while self.session.in_flight and not self.session.cancel.forced and not self.paused:
                 self.finish(TICK_SECONDS)
+            if self.paused:  # what is being picked stays queued in the journal for the next run
+                self.session.stop(record=False)
         finally:
             if observer is not None:
                 observer.stop()
@@ -142,23 +164,53 @@ class Daemon:
         return observer
 
     def _loop(self) -> None:
-        sweep, status = Every(SWEEP_SECONDS), Every(STATUS_SECONDS)
-        rescan = Every(RESCAN_SECONDS, time.monotonic() + RESCAN_SECONDS)
         while not self.session.cancel.reason:
-            now = time.monotonic()
-            self.discovery.drain_events()
-            if sweep.due(now):
-                self.sweep()
-            if not self.options.once and rescan.due(now):
-                self.discovery.scan()  # a safety net for events lost to overflow
+            try:
+                self._step()
+            except OutputError as error:
+                self.pause(error)
             if self.options.once and not self.discovery.pending and not self.session.in_flight:
                 return
-            self.submit_ready()
-            if self.session.in_flight:
-                self.finish(TICK_SECONDS)
-            else:
+
+    def _step(self) -> None:
+        """One turn of the loop: events, readiness, submitting, recording, telling people."""
+        now = time.monotonic()
+        self.discovery.drain_events()
+        if self.sweeps.due(now):
+            self.sweep()
+        if not self.options.once and self.rescans.due(now):
+            self.discovery.scan()  # a safety net for events lost to overflow
+        self.submit_ready()
+        if self.session.in_flight:
+            self.finish(TICK_SECONDS)
+        else:
+            time.sleep(TICK_SECONDS)
+        self.keep_others_informed(self.statuses.due(now))
+
+    def pause(self, error: OutputError) -> None:
+        """The output side failed (a full disk, a read-only remount): stop starting micrographs,
+        keep noting new ones, say so every minute, and resume by itself once a test write to the
+        output folder and the journal succeeds (tried with doubling back-off up to a minute)."""
+        self.paused = True
+        self.reporter.event("paused", error=str(error), message=f"paused: {error}; picking "
+                            "resumes by itself when the output folder can be written again")
+        said, delay = time.monotonic(), PAUSE_FIRST_SECONDS
+        while not self.session.cancel.reason:
+            resume_at = time.monotonic() + delay
+            while time.monotonic() < resume_at and not self.session.cancel.reason:
+                self.discovery.drain_events()
                 time.sleep(TICK_SECONDS)
-            self.keep_others_informed(status.due(now))
+            try:
+                self.session.check_output()
+            except OutputError as still:
+                delay = min(2 * delay, PAUSE_MAX_SECONDS)
+                if time.monotonic() - said >= PAUSE_MAX_SECONDS:
+                    said = time.monotonic()
+                    self.reporter.event("paused", error=str(still), message=f"still paused: {still}")
+                continue
+            self.paused = False
+            self.reporter.event("resumed", message=f"resumed: {self.out_dir} can be written again")
+            return
 
     def sweep(self) -> None:
         """Retry, then record, the waiting micrographs that vanished."""
@@ -188,19 +240,25 @@ class Daemon:
                 self.discovery.pending.pop(path, None)
                 self.session.fail_file(candidate.path, path, str(error), candidate.state)
                 continue
+            self.session.submit(task)  # first: if the journal cannot take it, it stays waiting
             self.discovery.start_picking(candidate)
-            self.session.submit(task)
 
     def finish(self, timeout: float) -> None:
         """Record the micrographs that finished within ``timeout`` seconds, or retry them."""
         for task, state, outcome in self.session.collect(timeout):
             candidate = self.discovery.finish_picking(str(task.path))
             if outcome.picks is None:
-                self.retry_or_fail(candidate, outcome.error or f"{task.path}: picking failed", state)
+                self.retry_or_fail(candidate, outcome.error or f"{task.path}: picking failed", state,
+                                   outcome.incomplete)
                 continue
             latency = time.time() - max(candidate.seen_at, candidate.state.mtime
                                         if candidate.state else 0.0, self.started)
-            if self.session.record(task, outcome, state, latency_seconds=round(latency, 3)):
+            try:
+                done = self.session.record(task, outcome, state, latency_seconds=round(latency, 3))
+            except OutputError:
+                self.discovery.wait_again(candidate)  # picked again once outputs can be written
+                raise
+            if done:
                 self._done(outcome, latency)
             self.discovery.observe(str(task.path))  # changed while it was picked: pick it again
 
@@ -210,13 +268,23 @@ class Daemon:
         self.combined_dirty = True
         self.done_since_report += 1
 
-    def retry_or_fail(self, candidate: Candidate, error: str, state: FileState | None) -> None:
-        """A file that changed meanwhile was still being written: wait for it again. Otherwise
-        retry with doubling back-off, then record the failure."""
+    def retry_or_fail(self, candidate: Candidate, error: str, state: FileState | None,
+                      incomplete: bool = False) -> None:
+        """A file that changed meanwhile was still being written: wait for it again. One that
+        looks incomplete (short, or a zero-filled tail) is waited for, polled with back-off, until
+        it has not changed for ``incomplete_seconds``. Otherwise retry with doubling back-off, then
+        record the failure."""
         current, _ = probe(candidate.path)
+        now = time.monotonic()
         if current is not None and current != state:
-            candidate.update(current, time.monotonic())
+            candidate.update(current, now)
             self.discovery.wait_again(candidate)
+        elif incomplete and now - candidate.changed_at < self.options.incomplete_seconds:
+            if not candidate.waits:
+                self.reporter.event("waiting", micrograph=str(candidate.path), reason=error)
+            candidate.waits += 1
+            self.discovery.wait_again(candidate, min(self.options.retry_seconds * 2 ** candidate.waits,
+                                                     INCOMPLETE_POLL_MAX_SECONDS))
         elif candidate.attempts < self.options.retries:
             candidate.attempts += 1
             self.discovery.wait_again(candidate, self.options.retry_seconds
@@ -228,27 +296,24 @@ class Daemon:
             self.session.fail_file(candidate.path, str(candidate.path), error, state)
 
     # -- what it writes besides the picks ---------------------------------------------------
-    def write_combined(self, force: bool = False) -> None:
-        """Re-write the combined STAR, spaced out to at least ten times what one write takes so
-        big sessions stay cheap."""
-        now = time.monotonic()
-        if not self.combined_dirty or (not force and now < self.next_combined):
-            return
-        started = time.monotonic()
-        self.session.write_combined()
-        self.combined_dirty = False
-        self.next_combined = now + max(self.options.combined_every_seconds,
-                                       10 * (time.monotonic() - started))
+    def write_combined(self) -> None:
+        """Re-write the combined STAR when picks were added, spaced out to at least ten times
+        what one write takes so big sessions stay cheap."""
+        if self.combined_dirty and self.combined.due(time.monotonic()):
+            self.combined.measure(self.session.write_combined, self.options.combined_every_seconds)
+            self.combined_dirty = False
 
     def refresh_report(self, force: bool = False) -> None:
-        """Re-write OUT/report.html every ``report_every`` picked micrographs, and at the end of a
-        run that picked any."""
+        """Re-write OUT/report.html every ``report_every`` picked micrographs, spaced out to at
+        least twenty times what one report takes (it renders plots: in a burst it would slow the
+        picking down), and at the end of a run that picked any."""
         every = self.options.report_every
-        if not every or not self.done_since_report or (not force and self.done_since_report < every):
+        if not every or not self.done_since_report or (not force and (
+                self.done_since_report < every or not self.reports.due(time.monotonic()))):
             return
         self.done_since_report = 0
         try:
-            write_report(self.out_dir)
+            self.reports.measure(lambda: write_report(self.out_dir))
         except (OSError, BadInputError) as error:
             self.reporter.event("error", error=f"{self.out_dir / 'report.html'}: could not write "
                                 f"the session report ({error})")

@@ -36,6 +36,7 @@ class Candidate:
     seen_at: float
     complete_hint: bool = False
     attempts: int = 0
+    waits: int = 0
     not_before: float = 0.0
 
     def update(self, state: FileState | None, now: float) -> None:
@@ -70,7 +71,7 @@ def probe(path: Path) -> tuple[FileState | None, str | None]:
     try:
         info = os.stat(path)
     except FileNotFoundError:
-        return None, None
+        return None, ("is a symbolic link to a missing file" if os.path.islink(path) else None)
     except OSError as error:
         return None, ("is a symbolic link loop" if error.errno == errno.ELOOP
                       else f"cannot be examined ({error.strerror})")
