@@ -108,8 +108,8 @@ def _raise_if_short(path: Path) -> None:
     header, or than the data its header announces: a file still being written."""
     size = path.stat().st_size
     if size < MRC_HEADER_BYTES:
-        raise BadInputError(path, f"is {size} bytes, shorter than an MRC header: still being "
-                            "written?", incomplete=True)
+        raise BadInputError(path, f"not a readable MRC file: {size} bytes, shorter than an MRC "
+                            "header (still being written?)", incomplete=True)
     try:
         with warnings.catch_warnings(), \
                 mrcfile.open(path, mode="r", header_only=True, permissive=True) as mrc:
@@ -122,8 +122,8 @@ def _raise_if_short(path: Path) -> None:
     except (ValueError, OSError, EOFError):
         return
     if item and 0 < size < expected:
-        raise BadInputError(path, f"holds {size} of the {expected} bytes its header announces: "
-                            "still being written?", incomplete=True)
+        raise BadInputError(path, f"not a readable MRC file: {size} of the {expected} bytes its "
+                            "header announces (still being written?)", incomplete=True)
 
 
 def _read_image(path: Path) -> np.ndarray:
