@@ -20,11 +20,8 @@ from cryostream.bench.synthetic import synthetic_micrograph, write_mrc  # noqa: 
 from cryostream.config import preset  # noqa: E402
 from cryostream.io import read_micrograph  # noqa: E402
 from cryostream.picker import pick_micrograph  # noqa: E402
-from integrations.cryosparc.external_job import (  # noqa: E402
-    PARTICLE_FIELDS,
-    main,
-    particles_dataset,
-)
+from integrations.cryosparc.dataset import PARTICLE_FIELDS, particles_dataset  # noqa: E402
+from integrations.cryosparc.external_job import main  # noqa: E402
 
 PIXEL_SIZE_ANGSTROM = 1.5
 DIAMETER_ANGSTROM = 60.0
