@@ -89,6 +89,12 @@ def instance_from(args: argparse.Namespace, environ: Mapping[str, str]) -> Insta
                     args.password or environ.get(ENV_PASSWORD))
 
 
+def instance_from_environment(environ: Mapping[str, str]) -> Instance:
+    """The instance from the ``CRYOSPARC_*`` variables alone."""
+    return instance_from(argparse.Namespace(url=None, host=None, base_port=None, license=None,
+                                            email=None, password=None), environ)
+
+
 def _url_location(url: str) -> tuple[str, int | None]:
     parts = urlsplit(url)
     if parts.scheme not in ("http", "https") or not parts.hostname:

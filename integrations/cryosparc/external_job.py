@@ -27,17 +27,9 @@ from cryostream.session.executor import ExecutorChoice
 from cryostream.session.naming import check_unique, mirrored_path
 from cryostream.session.outputs import OutputOptions
 from integrations import add_picker_arguments, picker_config
-from integrations.cryosparc.connection import (
-    Connection,
-    add_connection_arguments,
-    client_errors,
-    connect,
-    instance_from,
-)
+from integrations.cryosparc.connection import Connection, add_connection_arguments, connect, instance_from
 from integrations.cryosparc.dataset import (
-    PARTICLE_SLOTS,
     Exposure,
-    copy_fields,
     exposures_from_dataset,
     min_dist_angstrom,
     particles_dataset,
@@ -45,10 +37,15 @@ from integrations.cryosparc.dataset import (
     write_cs,
     write_csg,
 )
+from integrations.cryosparc.server import (
+    INPUT_NAME,
+    OUTPUT_NAME,
+    create_external_job,
+    exposures_output,
+    save_particles,
+    server_calls,
+)
 
-EXPOSURE_SLOT = "micrograph_blob"
-INPUT_NAME = "micrographs"
-OUTPUT_NAME = "picked_particles"
 PARTICLES_CS = "particles.cs"
 
 
@@ -128,27 +125,15 @@ def run_offline(args: argparse.Namespace, config: PickerConfig) -> int:
     return 1 if summary.failed else 0
 
 
-def micrographs_output(value: str | None) -> tuple[str, str]:
-    """``J12.exposures_accepted`` as (job, output)."""
-    source_job, _, source_output = (value or "").partition(".")
-    if not source_output:
-        raise UsageError(f"--micrographs must be JOB.OUTPUT, e.g. J12.exposures_accepted, got "
-                         f"{value!r}")
-    return source_job, source_output
-
-
 def run_server(args: argparse.Namespace, config: PickerConfig) -> int:
     """Create an External job, pick the connected exposures and save the particle output."""
     missing = [name for name in ("project", "workspace", "micrographs") if not getattr(args, name)]
     if missing:
         raise UsageError(f"server mode needs {', '.join('--' + name for name in missing)}")
-    source = micrographs_output(args.micrographs)
+    source = exposures_output(args.micrographs)
     connection = connect(instance_from(args, os.environ))
-    try:
+    with server_calls(connection):
         job_uid, summary, count = pick_into_external_job(connection, args, config, source)
-    except client_errors() as error:
-        raise OutputError(f"CryoSPARC at {connection.instance.url}",
-                          f"refused or failed a call ({error})") from error
     print(f"{args.project} {job_uid}: {summary.line()}; {count} particles")
     return 1 if summary.failed else 0
 
@@ -159,21 +144,14 @@ def pick_into_external_job(connection: Connection, args: argparse.Namespace,
     """The External job's life: created, connected, run, its particle output saved; returns its
     uid, the session's summary and the number of particles saved."""
     project = connection.cs.find_project(args.project)
-    job = project.create_external_job(args.workspace, title=args.title)
-    job.connect(INPUT_NAME, *source, slots=[EXPOSURE_SLOT, connection.optional_slot("mscope_params")])
-    job.add_output("particle", OUTPUT_NAME, slots=PARTICLE_SLOTS)
+    job = create_external_job(connection, project, args.workspace, source, args.title)
     with job.run():
         exposures = exposures_from_dataset(job.load_input(INPUT_NAME), args.micrographs)
         project_dir = args.project_dir or connection.project_dir(project)
         picked, summary = pick_exposures(exposures, project_dir, project_dir / job.uid, config,
                                          args, lambda line: job.log(line, level="warning"))
         particles = particles_dataset(picked, min_dist_angstrom(config))
-        output = job.alloc_output(OUTPUT_NAME, particles)
-        left_out = copy_fields(particles, output)
-        if left_out:
-            job.log(f"cryostream: this server's particle output has no {', '.join(left_out)}; "
-                    "left out", level="warning")
-        job.save_output(OUTPUT_NAME, output)
+        save_particles(job, particles)
         job.log(f"cryostream: {summary.line()}; {len(particles)} particles")
     return job.uid, summary, len(particles)
 
