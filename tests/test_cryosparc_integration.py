@@ -142,9 +142,12 @@ def test_exposures_without_micrographs_are_refused(tmp_path: Path,
 def test_server_mode_arguments_and_connection_errors(tmp_path: Path,
                                                      monkeypatch: pytest.MonkeyPatch,
                                                      capsys: pytest.CaptureFixture) -> None:
-    """Only the argument checks and the failure to connect can be tested without a server."""
+    """The argument checks, and nothing listening at the URL, with either client major (the
+    server itself: test_cryosparc_server.py)."""
     monkeypatch.setenv("HOME", str(tmp_path))  # no stored cryosparc-tools login session
-    monkeypatch.delenv("CRYOSPARC_PASSWORD", raising=False)
+    monkeypatch.setenv("CRYOSPARC_COMMAND_RETRY_SECONDS", "0")  # 4.x waits 30 s between tries
+    monkeypatch.setenv("CRYOSPARC_LICENSE_ID", "01234567-89ab-cdef-0123-456789abcdef")
+    monkeypatch.setenv("CRYOSPARC_PASSWORD", "secret")
     server = ["--url", "http://127.0.0.1:9", "--diameter", "60"]
     assert main([*server, "--project", "P1", "--workspace", "W1"]) == 2
     assert "server mode needs --micrographs" in capsys.readouterr().err
@@ -155,3 +158,6 @@ def test_server_mode_arguments_and_connection_errors(tmp_path: Path,
     assert "cannot connect to CryoSPARC at http://127.0.0.1:9" in capsys.readouterr().err
     assert main(["--diameter", "60"]) == 2
     assert "either --exposures-cs" in capsys.readouterr().err
+    assert main([*server, "--host", "h", "--project", "P1", "--workspace", "W1", "--micrographs",
+                 "J2.exposures_accepted"]) == 2
+    assert "give --url or --host/--base-port, not both" in capsys.readouterr().err
