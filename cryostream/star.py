@@ -69,7 +69,7 @@ def _coordinate_table(all_picks: Sequence[Picks]) -> pd.DataFrame:
         "rlnCoordinateY": np.round(joined(lambda picks: picks.y), 2),
         "rlnClassNumber": np.zeros(count, int),
         "rlnAutopickFigureOfMerit": np.round(joined(lambda picks: picks.figure_of_merit), 4),
-        "rlnAnglePsi": np.full(count, -999.0),
+        "rlnAnglePsi": np.zeros(count),  # as relion_autopick's LoG picks: no in-plane angle
     })
 
 

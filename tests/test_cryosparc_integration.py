@@ -1,16 +1,16 @@
-"""The CryoSPARC shim: the particle .cs dataset it writes (offline; no CryoSPARC server here)."""
+"""The CryoSPARC shim offline: the particle .cs dataset and .csg result group it writes, and its
+argument checks (the server mode: test_cryosparc_server.py)."""
 
 from __future__ import annotations
 
-import os
-import shutil
 import subprocess
 import sys
-import sysconfig
+from importlib import metadata
 from pathlib import Path
 
 import numpy as np
 import pytest
+import yaml
 
 pytest.importorskip("cryosparc.dataset", reason="cryosparc-tools (cryostream[cryosparc]) is absent")
 
@@ -20,21 +20,21 @@ from cryostream.bench.synthetic import synthetic_micrograph, write_mrc  # noqa: 
 from cryostream.config import preset  # noqa: E402
 from cryostream.io import read_micrograph  # noqa: E402
 from cryostream.picker import pick_micrograph  # noqa: E402
-from integrations.cryosparc.external_job import (  # noqa: E402
-    PARTICLE_FIELDS,
-    main,
-    particles_dataset,
-)
+from integrations.cryosparc.dataset import PARTICLE_FIELDS, particles_dataset  # noqa: E402
+from integrations.cryosparc.external_job import main  # noqa: E402
 
 PIXEL_SIZE_ANGSTROM = 1.5
 DIAMETER_ANGSTROM = 60.0
 UIDS = [111111111111, 222222222222]
+GROUPS = [1, 2]
+REPOSITORY = Path(__file__).resolve().parents[1]
 
 
 @pytest.fixture
 def cryosparc_project(tmp_path: Path) -> Path:
     """A CryoSPARC-like project folder: two motion-corrected micrographs and an exposures .cs
-    listing them by project-relative path, as CryoSPARC records them."""
+    listing them by project-relative path, as CryoSPARC records them, in exposure groups 1 and 2
+    (recorded in ctf, as exposures exported after CTF estimation have it)."""
     paths = []
     for index, uid in enumerate(UIDS):
         image = synthetic_micrograph((640, 768), n_particles=30, diameter_px=40.0,
@@ -44,36 +44,40 @@ def cryosparc_project(tmp_path: Path) -> Path:
         paths.append(relative)
     exposures = Dataset.allocate(len(UIDS), [("micrograph_blob/path", "O"),
                                              ("micrograph_blob/psize_A", "<f4"),
-                                             ("micrograph_blob/shape", "<u4", (2,))])
+                                             ("micrograph_blob/shape", "<u4", (2,)),
+                                             ("ctf/exp_group_id", "<u4")])
     exposures["uid"] = UIDS
     exposures["micrograph_blob/path"] = np.array(paths, dtype=object)
     exposures["micrograph_blob/psize_A"] = PIXEL_SIZE_ANGSTROM
     exposures["micrograph_blob/shape"] = [[640, 768]] * len(UIDS)
+    exposures["ctf/exp_group_id"] = GROUPS
     exposures.save(tmp_path / "exposures.cs")
     return tmp_path
 
 
-def test_console_script_writes_particles_cs_that_round_trips(cryosparc_project: Path) -> None:
+def test_offline_particles_cs_round_trips_with_its_result_group(cryosparc_project: Path) -> None:
+    scripts = {entry.name: entry.value for entry in metadata.entry_points(group="console_scripts")}
+    assert scripts["cryostream-cryosparc"] == "integrations.cryosparc.external_job:main"
     out = cryosparc_project / "picks" / "particles.cs"
-    folders = [sysconfig.get_path("scripts"), str(Path(sys.executable).parent)]
-    script = shutil.which("cryostream-cryosparc", path=os.pathsep.join(folders))
-    assert script is not None, "the cryostream-cryosparc console script is not installed"
     result = subprocess.run(
-        [script, "--exposures-cs", "exposures.cs", "--out", str(out.parent), "--diameter",
-         f"{DIAMETER_ANGSTROM:g}"], cwd=cryosparc_project, capture_output=True, text=True,
-        timeout=300)
+        [sys.executable, "-m", "integrations.cryosparc.external_job", "--exposures-cs",
+         "exposures.cs", "--out", str(out.parent), "--diameter", f"{DIAMETER_ANGSTROM:g}"],
+        cwd=cryosparc_project, capture_output=True, text=True, timeout=300,
+        env={"PYTHONPATH": str(REPOSITORY), "PATH": "/usr/bin:/bin"})
     assert result.returncode == 0, result.stderr
     particles = Dataset.load(out)
     assert particles.descr() == [("uid", "<u8"), *PARTICLE_FIELDS]
     config = preset("default", diameter_angstrom=DIAMETER_ANGSTROM)
     exposures = Dataset.load(cryosparc_project / "exposures.cs")
     total = 0
-    for uid, path in zip(exposures["uid"], exposures["micrograph_blob/path"], strict=True):
+    for uid, path, group in zip(exposures["uid"], exposures["micrograph_blob/path"], GROUPS,
+                                strict=True):
         expected = pick_micrograph(read_micrograph(cryosparc_project / path, PIXEL_SIZE_ANGSTROM),
                                    config)
         rows = particles.query({"location/micrograph_uid": uid})
         assert len(rows) == len(expected) > 10
         assert set(rows["location/micrograph_path"]) == {path}
+        assert set(rows["location/exp_group_id"]) == {group}
         ny, nx = expected.micrograph_shape
         assert (rows["location/micrograph_shape"] == [ny, nx]).all()
         np.testing.assert_allclose(rows["location/center_x_frac"] * nx, expected.x, atol=0.01)
@@ -91,6 +95,13 @@ def test_console_script_writes_particles_cs_that_round_trips(cryosparc_project: 
     assert set(records.dtype.names) == {"uid", *(field[0] for field in PARTICLE_FIELDS)}
     assert f"2 micrographs picked, {total} particles;" in result.stdout
     assert f"{total} particles of 2 exposures in {out}" in result.stdout
+    group = yaml.safe_load(out.with_suffix(".csg").read_text())
+    assert group["group"] == {"name": "picked_particles", "type": "particle",
+                              "title": "cryostream picks", "description": "cryostream picks"}
+    assert group["results"] == {slot: {"metafile": ">particles.cs", "num_items": total,
+                                       "type": f"particle.{slot}"}
+                                for slot in ("location", "pick_stats")}
+    assert group["version"] == f"v{metadata.version('cryosparc-tools')}"
 
 
 def test_no_picks_gives_an_empty_dataset_with_every_field(tmp_path: Path) -> None:
@@ -131,9 +142,12 @@ def test_exposures_without_micrographs_are_refused(tmp_path: Path,
 def test_server_mode_arguments_and_connection_errors(tmp_path: Path,
                                                      monkeypatch: pytest.MonkeyPatch,
                                                      capsys: pytest.CaptureFixture) -> None:
-    """Only the argument checks and the failure to connect can be tested without a server."""
+    """The argument checks, and nothing listening at the URL, with either client major (the
+    server itself: test_cryosparc_server.py)."""
     monkeypatch.setenv("HOME", str(tmp_path))  # no stored cryosparc-tools login session
-    monkeypatch.delenv("CRYOSPARC_PASSWORD", raising=False)
+    monkeypatch.setenv("CRYOSPARC_COMMAND_RETRY_SECONDS", "0")  # 4.x waits 30 s between tries
+    monkeypatch.setenv("CRYOSPARC_LICENSE_ID", "01234567-89ab-cdef-0123-456789abcdef")
+    monkeypatch.setenv("CRYOSPARC_PASSWORD", "secret")
     server = ["--url", "http://127.0.0.1:9", "--diameter", "60"]
     assert main([*server, "--project", "P1", "--workspace", "W1"]) == 2
     assert "server mode needs --micrographs" in capsys.readouterr().err
@@ -144,3 +158,6 @@ def test_server_mode_arguments_and_connection_errors(tmp_path: Path,
     assert "cannot connect to CryoSPARC at http://127.0.0.1:9" in capsys.readouterr().err
     assert main(["--diameter", "60"]) == 2
     assert "either --exposures-cs" in capsys.readouterr().err
+    assert main([*server, "--host", "h", "--project", "P1", "--workspace", "W1", "--micrographs",
+                 "J2.exposures_accepted"]) == 2
+    assert "give --url or --host/--base-port, not both" in capsys.readouterr().err

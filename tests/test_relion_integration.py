@@ -21,6 +21,7 @@ import numpy as np
 import pandas as pd
 import pytest
 import starfile
+from conftest import run_cryostream
 
 from cryostream.bench.synthetic import synthetic_micrograph, write_mrc
 from cryostream.io import read_micrograph
@@ -255,6 +256,45 @@ def test_second_run_picks_only_the_new_micrograph(relion_project: Path,
         assert {entry.name for entry in journal.entries("done")} == {*names, new_name}
 
 
+@needs_relion
+def test_picks_made_outside_relion_import_as_coordinates_then_extract(
+        tmp_path: Path, micrographs: list[Path]) -> None:
+    """The route in integrations/relion/README.md for picks from `cryostream pick` or `watch`:
+    coordinate files at the micrographs' names without their leading Type/jobNNN/ (here
+    Movies/), RELION's Import of particle coordinates, then Extract, both through the real
+    pipeliner in one --RunJobs list (3.1 drops the last name unless a space follows it). The
+    combined particles.star is no route: relion_import --do_particles refuses it (no images)."""
+    names = make_project(tmp_path, micrographs[:2])
+    write_micrographs_star(tmp_path, names)
+    picked = run_cryostream("pick", str(MOVIES), "-o", "Movies", "--diameter",
+                            f"{DIAMETER_ANGSTROM:g}", "--workers", "1", cwd=tmp_path)
+    assert picked.returncode == 0, picked.stderr
+    picks = {name: len(starfile.read(tmp_path / "Movies" / f"{Path(name).stem}_autopick.star"))
+             for name in names}
+    assert min(picks.values()) > 10
+    run_pipeliner(tmp_path, "--addJob", "Import", "--addJobOptions",
+                  "do_raw == No;do_other == Yes;fn_in_other == Movies/*_autopick.star;"
+                  "node_type == Particle coordinates (*.box, *_pick.star);")
+    run_pipeliner(tmp_path, "--addJob", "Extract", "--addJobOptions",
+                  "star_mics == micrographs.star;coords_suffix == "
+                  f"Import/job001/{SUFFIX_FILE_31};extract_size == {EXTRACT_BOX_PX};")
+    run_pipeliner(tmp_path, "--RunJobs", "Import/job001/ Extract/job002/ ", "--sec_wait_after",
+                  "1")
+    for job in ("Import/job001", "Extract/job002"):
+        assert (tmp_path / job / EXIT_SUCCESS).exists(), (tmp_path / job / "run.err").read_text()
+    nodes = pipeline_tables(tmp_path)["pipeline_nodes"].set_index("rlnPipeLineNodeName")
+    assert nodes.loc[f"Import/job001/{SUFFIX_FILE_31}", "rlnPipeLineNodeType"] == 2
+    particles = starfile.read(tmp_path / "Extract/job002/particles.star",
+                              always_dict=True)["particles"]
+    assert particles["rlnMicrographName"].value_counts().to_dict() == picks
+    refused = subprocess.run(["relion_import", "--do_particles", "--i", "Movies/particles.star",
+                              "--odir", "Import/job001/", "--ofile", "particles.star"],
+                             cwd=tmp_path, capture_output=True, text=True,
+                             timeout=RUN_TIMEOUT_SECONDS)
+    assert refused.returncode != 0
+    assert "cannot find name for particle" in refused.stdout + refused.stderr
+
+
 @pytest.fixture
 def project(tmp_path: Path, micrographs: list[Path], monkeypatch: pytest.MonkeyPatch) -> Path:
     """A RELION 3.1 project (no RELION binary needed) that is the current directory."""
@@ -289,6 +329,7 @@ def test_relion_4_and_5_outputs(project: Path, version: str, pipeline: str) -> N
     assert list(coordinates) == [""]
     assert list(coordinates[""].columns) == ["rlnCoordinateX", "rlnCoordinateY", "rlnClassNumber",
                                              "rlnAutopickFigureOfMerit", "rlnAnglePsi"]
+    assert (coordinates[""]["rlnAnglePsi"] == 0.0).all()  # RELION's LoG picker writes 0.0
     nodes = starfile.read(job / OUTPUT_NODES, always_dict=True)["output_nodes"]
     assert nodes.to_dict("records") == [{"rlnPipeLineNodeName": f"{JOB}{SUMMARY_FILE}",
                                          "rlnPipeLineNodeTypeLabel": NODE_LABELS[version]}]

@@ -66,6 +66,11 @@ LogJsonOption = Annotated[bool, typer.Option(
 MaxInFlightOption = Annotated[int | None, typer.Option(
     min=1, help="Micrographs handed to workers at once (default: one per worker); the rest wait "
     "as file names, so a burst of thousands costs little memory.")]
+CryoSPARCOption = Annotated[str | None, typer.Option(
+    "--cryosparc", help="Also publish the picks into a CryoSPARC External job after each refresh "
+    "of particles.star: PROJECT/WORKSPACE/JOB.OUTPUT of the exposures that are these "
+    "micrographs, e.g. P3/W1/J12.exposures_accepted; the instance and login come from the "
+    "CRYOSPARC_* variables (integrations/cryosparc/README.md).")]
 ReportEveryOption = Annotated[int, typer.Option(
     min=0, help="Re-write OUT/report.html (the session report) every this many picked "
     "micrographs and at exit; 0 turns it off.")]
@@ -85,7 +90,7 @@ def watch(acquisition_dir: AcquisitionArgument, out: OutOption = Path("picks"),
           box: BoxOption = False, image_format: ImageFormatOption = None,
           workers: WorkersOption = None, max_in_flight: MaxInFlightOption = None,
           report_every: ReportEveryOption = 25, executor: ExecutorOption = "local",
-          scheduler: SchedulerOption = None) -> None:
+          scheduler: SchedulerOption = None, cryosparc: CryoSPARCOption = None) -> None:
     """Pick every micrograph that lands in ACQUISITION_DIR, as it lands, until Ctrl-C/SIGTERM.
 
     Writes the same outputs as pick (coordinates in pixels of the original micrograph; diameter
@@ -93,6 +98,8 @@ def watch(acquisition_dir: AcquisitionArgument, out: OutOption = Path("picks"),
     repeating a micrograph, and re-writes OUT/particles.star every few seconds for import into
     RELION or CryoSPARC at any moment. See `cryostream status OUT`.
     """
+    from integrations.cryosparc.live import publishers
+
     from ..session.engine import Session, SessionOptions  # loads the picker: not for --help
     from ..watch.daemon import WatchOptions
     from ..watch.daemon import watch as run_daemon
@@ -112,8 +119,9 @@ def watch(acquisition_dir: AcquisitionArgument, out: OutOption = Path("picks"),
     cancel = Cancellation()
     with cancel.handling_signals(), Reporter(console, log_json) as reporter, \
             executor_choice(executor, workers, scheduler).open() as pool, \
-            Session(options, config, pool, cancel, reporter.session_event) as session:
-        failed = run_daemon(daemon_options, session, reporter)
+            Session(options, config, pool, cancel, reporter.session_event) as session, \
+            publishers(cryosparc, config) as sinks:
+        failed = run_daemon(daemon_options, session, reporter, sinks)
     if once and failed:
         raise typer.Exit(1)
 

@@ -14,15 +14,17 @@ import os
 import statistics
 import time
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Protocol
 
 from watchdog.observers import Observer
 from watchdog.observers.api import BaseObserver
 from watchdog.observers.polling import PollingObserverVFS
 
 from ..io import BadInputError
+from ..picker import Picks
 from ..report import write_report
 from ..session.engine import Session, Task
 from ..session.errors import OutputError, UsageError
@@ -69,6 +71,14 @@ class WatchOptions:
         return f"{mode}; quiet {self.quiet_seconds:g} s"
 
 
+class PicksSink(Protocol):
+    """Somewhere the picks go besides the output folder (e.g. a CryoSPARC External job)."""
+
+    def publish(self, done: Mapping[str, tuple[str, Picks]]) -> None:
+        """Take every micrograph done so far (journal key -> name, picks); a sink that cannot
+        raises :class:`OutputError`, and the daemon reports it and goes on picking."""
+
+
 @dataclass
 class Every:
     """When a periodic chore is due again (monotonic seconds); with ``cost_factor`` the chore
@@ -95,10 +105,13 @@ class Every:
 class Daemon:
     """The daemon's loop over one open session; see :func:`watch`."""
 
-    def __init__(self, options: WatchOptions, session: Session, reporter: Reporter) -> None:
+    def __init__(self, options: WatchOptions, session: Session, reporter: Reporter,
+                 sinks: Sequence[PicksSink] = ()) -> None:
         self.options = options
         self.session = session
         self.reporter = reporter
+        self.sinks = sinks
+        self.sinks_behind = True
         self.out_dir = session.outputs.out_dir
         self.discovery = Discovery(options.acquisition_dir, self.out_dir, options.selection,
                                    options.quiet_seconds, self.is_wanted, self.record_bad)
@@ -149,6 +162,7 @@ class Daemon:
             if observer is not None:
                 observer.stop()
                 observer.join()
+            self.publish()
             self.refresh_report(force=True)
             self.reporter.status(self.status(), force=True)
         return len(self.session.summary.failed)
@@ -266,6 +280,7 @@ class Daemon:
         picks = len(outcome.picks) if outcome.picks is not None else 0
         self.recent.append((picks, outcome.seconds, latency))
         self.combined_dirty = True
+        self.sinks_behind = True
         self.done_since_report += 1
 
     def retry_or_fail(self, candidate: Candidate, error: str, state: FileState | None,
@@ -302,6 +317,18 @@ class Daemon:
         if self.combined_dirty and self.combined.due(time.monotonic()):
             self.combined.measure(self.session.write_combined, self.options.combined_every_seconds)
             self.combined_dirty = False
+            self.publish()
+
+    def publish(self) -> None:
+        """Hand the sinks every micrograph done so far, when some are new since last time."""
+        if not self.sinks_behind:
+            return
+        self.sinks_behind = False
+        for sink in self.sinks:
+            try:
+                sink.publish(self.session.done_picks)
+            except OutputError as error:
+                self.reporter.event("error", error=f"could not publish the picks: {error}")
 
     def refresh_report(self, force: bool = False) -> None:
         """Re-write OUT/report.html every ``report_every`` picked micrographs, spaced out to at
@@ -332,17 +359,19 @@ class Daemon:
                            latency_seconds=median(2))
 
 
-def watch(options: WatchOptions, session: Session, reporter: Reporter) -> int:
+def watch(options: WatchOptions, session: Session, reporter: Reporter,
+          sinks: Sequence[PicksSink] = ()) -> int:
     """Run the daemon on ``options.acquisition_dir`` with an open ``session`` until a stop is
-    requested (or, with ``once``, until what exists is done). Returns the number of micrographs
-    that failed in this run."""
+    requested (or, with ``once``, until what exists is done), publishing to ``sinks`` after each
+    refresh of the combined STAR and at the end. Returns the number of micrographs that failed
+    in this run."""
     if options.retry_failed:
         session.journal.requeue_failed()
     reporter.event("start", message=f"watching {options.acquisition_dir} ({options.describe()}) "
                    f"-> {session.outputs.out_dir}", acquisition_dir=str(options.acquisition_dir),
                    out_dir=str(session.outputs.out_dir), config_digest=session.digest,
                    requeued=session.requeued, stale_temporaries_removed=session.stale_removed)
-    failed = Daemon(options, session, reporter).run()
+    failed = Daemon(options, session, reporter, sinks).run()
     counts = session.journal.counts()
     reporter.event("stop", message=f"stopped: {counts['done']} done, {counts['failed']} failed "
                    f"({failed} in this run); outputs in {session.outputs.out_dir}",
