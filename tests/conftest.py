@@ -49,6 +49,14 @@ def small_mrc(path: Path, seed: int = 0, shape: tuple[int, int] = (256, 256)) ->
     return write_mrc(image, path, PIXEL_SIZE_ANGSTROM)
 
 
+@pytest.fixture(scope="module")
+def relion_micrographs(tmp_path_factory: pytest.TempPathFactory) -> list[Path]:
+    """Three micrographs for the RELION tests (see tests/relion_project.py)."""
+    from relion_project import write_micrograph_files
+
+    return write_micrograph_files(tmp_path_factory.mktemp("micrographs"))
+
+
 def bench_set(name: str) -> Path:
     """A shared benchmark set, or skip the test with a clear reason when it is absent."""
     folder = BENCH / name
