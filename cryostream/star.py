@@ -81,7 +81,7 @@ def write_star(picks: Picks, path: str | Path, comments: Sequence[str] = ()) -> 
 def write_combined_star(named_picks: Iterable[tuple[str, Picks]], path: str | Path,
                         comments: Sequence[str] = ()) -> Path:
     """Write every pick of every micrograph to one particles STAR, each row with its
-    micrograph's name as ``rlnMicrographName`` (what CryoSPARC's Import Particles reads)."""
+    micrograph's name as ``rlnMicrographName``: every pick of a session in one table."""
     named_picks = list(named_picks)
     all_picks = [picks for _, picks in named_picks]
     names = np.repeat([name for name, _ in named_picks], [len(picks) for picks in all_picks])
