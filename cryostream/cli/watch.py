@@ -95,8 +95,8 @@ def watch(acquisition_dir: AcquisitionArgument, out: OutOption = Path("picks"),
 
     Writes the same outputs as pick (coordinates in pixels of the original micrograph; diameter
     in Å), keeps a journal in OUT so a restart (even after kill -9) resumes without losing or
-    repeating a micrograph, and re-writes OUT/particles.star every few seconds for import into
-    RELION or CryoSPARC at any moment. See `cryostream status OUT`.
+    repeating a micrograph, and re-writes OUT/particles.star every few seconds (with --cryosparc
+    the picks also go into a CryoSPARC External job). See `cryostream status OUT`.
     """
     from integrations.cryosparc.live import publishers
 
