@@ -705,3 +705,44 @@ def bench_latency(
     if as_json is not None:
         write_atomically(as_json, json.dumps(asdict(result) | {
             "median_seconds": result.median_seconds, "p95_seconds": result.p95_seconds}, indent=2))
+
+
+@app.command("bench-truth")
+def bench_truth(
+    masks: Annotated[Path, typer.Argument(help="Folder of label masks (PNG/JPEG/TIFF, searched "
+                                          "recursively): filled discs drawn over the particles.")],
+    out: Annotated[Path, typer.Option("--out", "-o", help="Folder for the truth files "
+                                      "<mask name>.star (x, y in pixels of the micrographs).")
+                   ] = Path("truth"),
+    images: Annotated[Path | None, typer.Option(
+        help="Folder of the micrographs (searched recursively, matched by file name stem): each "
+        "mask is resized to its micrograph first. Without it, coordinates are in mask pixels.")
+                      ] = None,
+    radius: Annotated[float | None, typer.Option(
+        "--radius", help="Drawn disc radius in pixels of the micrographs (default: measured "
+        "from the masks' single discs).")] = None,
+) -> None:
+    """Truth centres from label masks of drawn discs by a greedy union-of-discs fit: place the
+    disc, at the drawn radius, that covers the most uncovered label pixels among centres whose
+    disc lies inside the mask (within one mask pixel), until a new disc covers under 20 % new
+    area. Touching discs merged into one blob are counted one by one."""
+    from .bench.truth import fit_mask_files, mask_files, write_coordinates
+
+    try:
+        mask_paths = mask_files(masks)
+        found = ({} if images is None else
+                 {path.stem: path for path, _ in find_micrographs([str(images)])})
+        missing = [path.name for path in mask_paths if images is not None and path.stem not in found]
+        if missing:
+            fail(f"{images}: no micrograph for the masks {', '.join(missing[:3])}")
+        fit = fit_mask_files(mask_paths, [found.get(path.stem) for path in mask_paths], radius)
+    except BadInputError as error:
+        fail(str(error))
+    note = (f"cryostream bench-truth: greedy union of discs, radius {fit.radius_px:.2f} px, "
+            f"slack {fit.slack_px:.2f} px")
+    for name, xy in fit.centres.items():
+        write_coordinates(xy, out / f"{name}.star", [note])
+    console.print(f"drawn radius {fit.radius_px:.2f} px (diameter {2 * fit.radius_px:.1f} px); "
+                  f"{fit.total} centres in {len(fit.centres)} masks written to {out}",
+                  highlight=False)
+

@@ -27,3 +27,14 @@ def bench_set(name: str) -> Path:
     if not (folder / "images").is_dir():
         pytest.skip(f"shared benchmark set {folder} is absent (it lives next to the project)")
     return folder
+
+
+def nearby_data(relative: str) -> Path:
+    """A data folder next to the project (``shared/bench/...`` or ``data/bench-extra/...``),
+    looked for beside every folder above the tests, so it is found from a git worktree too; skip
+    the test with a clear reason when it is absent."""
+    for parent in Path(__file__).resolve().parents:
+        if (parent / relative).is_dir():
+            return parent / relative
+    pytest.skip(f"data folder {relative} is absent next to the project (data/bench-extra is "
+                "built by the bench-* commands: see its READY.md)")
