@@ -9,7 +9,7 @@ import tempfile
 import time
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich import box
@@ -19,7 +19,6 @@ from rich.table import Table
 from typer.core import TyperGroup
 
 from . import __version__
-from .bench.picking import COMPARISONS, SetReport, bench_json, bench_set_report, find_sets
 from .config import PRESETS, PickerConfig, dump_config, load_config, preset
 from .evaluation import PARADIGMS, Evaluation, evaluate_files
 from .executor import Executor, lost_task, pick_file
@@ -28,6 +27,9 @@ from .journal import Journal
 from .outputs import COMBINED_STAR, IMAGE_FORMATS, OutputOptions, provenance, write_outputs
 from .preview import DEFAULT_LOW_PASS_DIAMETERS, DEFAULT_MAX_SIDE_PX, write_preview
 from .star import DEFAULT_SUFFIX, write_atomically, write_combined_star
+
+if TYPE_CHECKING:
+    from .bench.picking import SetReport
 
 COMMAND_ORDER = ("demo", "pick", "evaluate", "preview", "watch", "status", "report", "config", "bench",
                  "tune")
@@ -316,17 +318,25 @@ def per_micrograph_table(evaluation: Evaluation, paradigm: str) -> Table:
     return table
 
 
-BENCH_COLUMNS = ("picker", "mics", "truth", "picks", "prec", "recall", "F1", "F2", "s/mic")
+BENCH_COLUMNS = ("picker", "D", "picks", "P", "R", "F1", "P int", "R int", "F1 int", "s/mic")
 
 
 @app.command()
 def bench(
     data: Annotated[Path, typer.Option(help="Folder of benchmark sets: each set folder holds "
                                        "images/, truth/ (coordinates in image pixels) and meta.json "
-                                       "with particle_diameter_px.")] = Path("../shared/bench"),
+                                       "with particle_diameter_angstrom (MRC images with their "
+                                       "pixel size in the header) or particle_diameter_px (any "
+                                       "images).")] = Path("../shared/bench"),
     compare: Annotated[list[str] | None, typer.Option(
         "--compare", help="Also run another picker on the same MRCs: relion-log (relion_autopick "
-        "--LoG, diameters 0.8-1.2 x D, --shrink 0, lowpass for a ~16 px particle).")] = None,
+        "--LoG, diameters 0.8-1.2 x D, --shrink 0, lowpass for a ~16 px particle) or "
+        "cryostream-cli (the `cryostream pick` command, one worker, timed start to exit).")
+                                  ] = None,
+    diameter_scale: Annotated[str, typer.Option(
+        "--diameter-scale", help="Comma-separated factors: cryostream is also run with the "
+        "diameter multiplied by each (e.g. 0.75,1,1.33), to measure how much a wrong diameter "
+        "costs; matches are always counted within 0.5 x the true diameter.")] = "1",
     preset_name: PresetOption = "default",
     config_file: ConfigOption = None,
     json_out: Annotated[Path | None, typer.Option("--json", help="Write every figure (pooled and "
@@ -334,12 +344,24 @@ def bench(
     sets: Annotated[str | None, typer.Option(help="Comma-separated set names (default: all).")
                     ] = None,
 ) -> None:
-    """Benchmark picking on labelled sets: images -> float32 MRC (1.0 Å/px, so diameters in Å equal
-    the set's diameter in px) -> pick -> score (distance paradigm, one-to-one matches within 0.5 x
-    diameter, pooled per set). Coordinates are compared in pixels of the original images."""
+    """Benchmark picking on labelled sets: float32 MRCs (the set's own with their header pixel
+    size, or its images converted at 1.0 Å/px so diameters in Å equal its diameter in px) -> pick
+    -> score (one-to-one matches within 0.5 x the true diameter, pooled per set) on the whole
+    micrographs and on their interiors (truth and picks at least 0.5 x D from every border),
+    beside a lattice of picks at spacing D that never looks at the image (chance level).
+    Coordinates are compared in pixels of the original images."""
+    from .bench.picking import COMPARISONS, bench_json, bench_set_report
+    from .bench.sets import find_sets
+
     unknown = sorted(set(compare or ()) - set(COMPARISONS))
     if unknown:
         fail(f"--compare must be one of {', '.join(COMPARISONS)}, got {', '.join(unknown)}")
+    try:
+        scales = [float(value) for value in diameter_scale.split(",") if value.strip()]
+    except ValueError:
+        fail(f"--diameter-scale must be comma-separated numbers, got {diameter_scale!r}")
+    if not scales or min(scales) <= 0:
+        fail(f"--diameter-scale needs positive factors, got {diameter_scale!r}")
     try:
         config = load_config(config_file) if config_file is not None else preset(preset_name)
         bench_sets = find_sets(data, [name for name in (sets or "").split(",") if name])
@@ -350,9 +372,10 @@ def bench(
     with tempfile.TemporaryDirectory(prefix="cryostream-bench-") as work:
         for bench_set in bench_sets:
             console.print(f"{bench_set.name}: {len(bench_set.images)} micrographs, particle "
-                          f"{bench_set.diameter_px:g} px ...", highlight=False)
+                          f"{bench_set.diameter_angstrom:g} Å = {bench_set.diameter_px:.1f} px "
+                          f"at {bench_set.pixel_size_angstrom:g} Å/px ...", highlight=False)
             try:
-                report = bench_set_report(bench_set, config, Path(work), compare or ())
+                report = bench_set_report(bench_set, config, Path(work), compare or (), scales)
             except BadInputError as error:
                 fail(str(error))
             reports.append(report)
@@ -363,23 +386,38 @@ def bench(
 
 
 def bench_table(report: SetReport) -> Table:
-    """One set's figures, one row per picker, with the RELION / cryostream time ratio."""
+    """One set's figures, one row per picker (the lattice is chance level), with the RELION /
+    cryostream time ratios and the F1 lost at a wrong diameter."""
+    from .bench.picking import CRYOSTREAM_CLI
+
     caption = [f"{picker} skipped: {reason}" for picker, reason in report.skipped.items()]
-    if report.time_ratio is not None:
-        caption.append(f"time ratio (relion-log s/micrograph / cryostream s/micrograph): "
-                       f"{report.time_ratio:.1f}")
-    caption.append("mics = micrographs, prec = precision, s/mic = seconds per micrograph")
-    table = Table(title=f"{report.bench_set.name} (particle {report.bench_set.diameter_px:g} px)",
-                  title_justify="left", box=box.SIMPLE_HEAD, caption="\n".join(caption),
-                  caption_justify="left")
+    for ours in ("cryostream", CRYOSTREAM_CLI):
+        if report.time_ratio(ours) is not None:
+            caption.append(f"time ratio relion-log / {ours} (s/micrograph): "
+                           f"{report.time_ratio(ours):.1f}")
+    if report.fragility():
+        caption.append("F1 / F1 at the true diameter: " + ", ".join(
+            f"{name} {ratio:.2f}" for name, ratio in report.fragility().items()))
+    caption.append("D = diameter the picker was told / true diameter; P = precision, R = "
+                   "recall; int = interior (truth and picks >= 0.5 D from every border); s/mic = "
+                   "seconds per micrograph")
+    bench_set = report.bench_set
+    table = Table(title=f"{bench_set.name}: {len(bench_set.images)} micrographs, "
+                  f"{report.truth_count['all']} particles ({report.truth_count['interior']} "
+                  f"interior) of {bench_set.diameter_angstrom:g} Å = {bench_set.diameter_px:.1f} "
+                  f"px", title_justify="left", box=box.SIMPLE_HEAD, caption="\n".join(caption),
+                  caption_justify="left", pad_edge=False, collapse_padding=True)
     for column in BENCH_COLUMNS:
         table.add_column(column, justify="left" if column == "picker" else "right", no_wrap=True)
     for name, result in report.results.items():
-        counts = result.counts
-        table.add_row(name, str(len(report.bench_set.images)), str(report.truth_count),
+        whole, interior = result.scores["all"], result.scores["interior"]
+        seconds = result.seconds_per_micrograph
+        table.add_row(name.split(" x")[0],
+                      f"x{result.given_diameter_angstrom / bench_set.diameter_angstrom:.2f}",
                       str(result.picks), *(f"{value:.3f}" for value in (
-                          counts.precision, counts.recall, counts.f1, counts.f2)),
-                      f"{result.seconds_per_micrograph:.3f}")
+                          whole.precision, whole.recall, whole.f1, interior.precision,
+                          interior.recall, interior.f1)),
+                      "-" if seconds is None else f"{seconds:.3f}")
     return table
 
 
