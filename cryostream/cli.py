@@ -784,3 +784,62 @@ def bench_truth(
                   f"{fit.total} centres in {len(fit.centres)} masks written to {out}",
                   highlight=False)
 
+
+
+@app.command("bench-simulate")
+def bench_simulate(
+    data: Annotated[Path, typer.Argument(help="Folder to write the sets into (one folder per "
+                                         "set, the layout bench reads).")],
+    sets: Annotated[str | None, typer.Option(help="Comma-separated recipe names (default: all: "
+                                             "sim-globular-4k, sim-tetramer-4k, sim-shell-2k, "
+                                             "sim-ribosome-2k).")] = None,
+    micrographs: Annotated[int, typer.Option(min=1, help="Micrographs per set.")] = 8,
+    seed: Annotated[int, typer.Option(help="Random seed; the same seed writes the same files.")
+                    ] = 0,
+) -> None:
+    """Write simulated labelled sets like real held-out data: float32 MRCs with a real pixel size
+    (0.83-1.4 Å/px), phase contrast through a 300 kV CTF at 0.8-2.5 µm defocus, crowded
+    projections of blobby 3-D particles (110-250 Å) in random orientations, ice thickness
+    gradients, contamination, carbon edges and counting noise; truth in pixels of the images and
+    meta.json with particle_diameter_angstrom."""
+    from .bench.simulated_sets import write_simulated_sets
+
+    try:
+        written = write_simulated_sets(data, [name for name in (sets or "").split(",") if name],
+                                       micrographs, seed)
+    except ValueError as error:
+        fail(str(error))
+    for bench_set in written:
+        console.print(f"wrote {bench_set.folder}: {len(bench_set.images)} micrographs, particle "
+                      f"{bench_set.diameter_angstrom:g} Å at {bench_set.pixel_size_angstrom:g} "
+                      "Å/px", highlight=False)
+
+
+@app.command("bench-make-crowded")
+def bench_make_crowded(
+    source: Annotated[Path, typer.Argument(help="A bench set of crowded real micrographs (e.g. "
+                                           "trpv1-10059), all of one size.")],
+    out: Annotated[Path, typer.Argument(help="The set folder to write (outside the repository).")],
+    size: Annotated[int, typer.Option(min=64, help="Width of the new micrographs in px.")] = 4096,
+    tiles: Annotated[int, typer.Option(min=1, help="Source micrographs per side of a new one.")
+                     ] = 1,
+    quarter_turns: Annotated[str, typer.Option(
+        "--quarter-turns", help="Comma-separated quarter turns; each makes one new micrograph per "
+        "source micrograph.")] = "0,1",
+    pixel_size: Annotated[float, typer.Option(help="Nominal pixel size for the headers (Å/px); "
+                                              "the diameter in Å follows from it.")] = 1.1,
+    dose: Annotated[float, typer.Option(help="Electrons per pixel of the counting noise.")] = 25.0,
+    seed: Annotated[int, typer.Option(help="Random seed of the noise.")] = 0,
+) -> None:
+    """Make a crowded float32 MRC set from a set of crowded real micrographs: each new micrograph
+    is TILES x TILES source micrographs, turned, upsampled bicubically to SIZE px, with counting
+    noise; truth centres follow the same turns, tiling and scaling."""
+    from .bench.crowded import make_crowded_set
+
+    try:
+        turns = tuple(int(value) for value in quarter_turns.split(",") if value.strip())
+        made = make_crowded_set(source, out, size, tiles, turns, pixel_size, dose, seed)
+    except (ValueError, BadInputError) as error:
+        fail(str(error))
+    console.print(f"wrote {made.folder}: {len(made.images)} micrographs of {size} px, particle "
+                  f"{made.diameter_angstrom:g} Å = {made.diameter_px:.1f} px", highlight=False)
