@@ -828,17 +828,17 @@ def bench_make_crowded(
         "source micrograph.")] = "0,1",
     pixel_size: Annotated[float, typer.Option(help="Nominal pixel size for the headers (Å/px); "
                                               "the diameter in Å follows from it.")] = 1.1,
-    dose: Annotated[float, typer.Option(help="Electrons per pixel of the counting noise.")] = 25.0,
     seed: Annotated[int, typer.Option(help="Random seed of the noise.")] = 0,
 ) -> None:
     """Make a crowded float32 MRC set from a set of crowded real micrographs: each new micrograph
-    is TILES x TILES source micrographs, turned, upsampled bicubically to SIZE px, with counting
-    noise; truth centres follow the same turns, tiling and scaling."""
+    is TILES x TILES source micrographs, turned, upsampled bicubically to SIZE px, with pixel-level
+    noise matched to the sources' (invisible at the sources' scale); truth centres follow the same
+    turns, tiling and scaling."""
     from .bench.crowded import make_crowded_set
 
     try:
         turns = tuple(int(value) for value in quarter_turns.split(",") if value.strip())
-        made = make_crowded_set(source, out, size, tiles, turns, pixel_size, dose, seed)
+        made = make_crowded_set(source, out, size, tiles, turns, pixel_size, seed)
     except (ValueError, BadInputError) as error:
         fail(str(error))
     console.print(f"wrote {made.folder}: {len(made.images)} micrographs of {size} px, particle "

@@ -10,7 +10,14 @@ import cv2
 import numpy as np
 import pytest
 
-from cryostream.bench.crowded import crowded_micrograph, make_crowded_set, turned, upsampled
+from cryostream.bench.crowded import (
+    crowded_micrograph,
+    fine_noise,
+    make_crowded_set,
+    pixel_noise_sigma,
+    turned,
+    upsampled,
+)
 from cryostream.bench.sets import write_synthetic_set
 from cryostream.evaluation import coordinates_xy
 from cryostream.io import read_micrograph
@@ -39,19 +46,30 @@ def test_points_follow_upsampling_to_the_new_pixel_centres() -> None:
     assert np.hypot(col - xy[0, 0], row - xy[0, 1]) <= 1.0
 
 
-def test_tiles_place_each_source_in_its_quadrant_with_noise() -> None:
+def test_tiles_place_each_source_in_its_quadrant() -> None:
     sources = []
     for index in range(4):
         xy = np.array([[10.0 + index, 20.0]])
         sources.append((marked((64, 64), xy) * 100 + 50, xy))
-    image, xy = crowded_micrograph(sources, 256, 0, dose_per_px=20.0, seed=1)
+    image, xy = crowded_micrograph(sources, 256, 0, seed=1)
     assert image.shape == (256, 256) and image.dtype == np.float32
     assert len(xy) == 4
     assert np.allclose(xy[1], (np.array([11.0, 20.0]) + 0.5) * 2 - 0.5 + [128, 0])
     assert np.allclose(xy[2], (np.array([12.0, 20.0]) + 0.5) * 2 - 0.5 + [0, 128])
-    assert abs(image.mean() - 20.0) < 1.0 and image.std() > 4.0
     with pytest.raises(ValueError, match="square number"):
-        crowded_micrograph(sources[:3], 256, 0, 20.0)
+        crowded_micrograph(sources[:3], 256, 0)
+
+
+def test_pixel_noise_matches_the_source_and_vanishes_at_its_scale() -> None:
+    source = np.random.default_rng(0).normal(100.0, 5.0, (128, 128)).astype(np.float32)
+    assert pixel_noise_sigma(source) == pytest.approx(5.0, rel=0.05)
+    image, _ = crowded_micrograph([(source, np.empty((0, 2)))], 512, 0, seed=2)
+    smooth, _ = upsampled(source, np.empty((0, 2)), 4.0)
+    added = image - smooth
+    assert added.std() == pytest.approx(4 * 5.0, rel=0.05)
+    block_means = cv2.resize(added, (128, 128), interpolation=cv2.INTER_AREA)
+    assert np.abs(block_means).max() < 1e-3
+    assert np.abs(fine_noise((64, 64), 4, 1.0).reshape(16, 4, 16, 4).mean(axis=(1, 3))).max() < 1e-6
 
 
 def test_a_crowded_set_keeps_truth_on_the_particles(tmp_path: Path) -> None:

@@ -2,9 +2,13 @@
 
 The published crowded micrographs are 8-bit and 1024 px wide. Each new micrograph is ``tiles`` x
 ``tiles`` of them (different ones, each turned by the same quarter turns), upsampled bicubically
-to ``size`` px, with counting noise at ``dose_per_px`` electrons per pixel on top (a real
-4096 px micrograph is noisy pixel by pixel, not smooth), and written with a nominal pixel size
-(the sources carry none). Truth centres are carried through the same turn, placement and scaling.
+to ``size`` px and written with a nominal pixel size (the sources carry none). Truth centres are
+carried through the same turn, placement and scaling.
+
+A real 4096 px micrograph is noisy pixel by pixel, an upsampled one smooth. The source's noise is
+what is left of the original noise after averaging blocks of pixels, so white noise of the
+source's noise sigma x the upsampling factor is added, minus its own block means: it restores the
+pixel-level noise and leaves the source's scale (and so its signal-to-noise ratio) as it was.
 
 The same sources and arguments give the same files.
 """
@@ -42,11 +46,31 @@ def upsampled(image: np.ndarray, xy: np.ndarray, factor: float) -> tuple[np.ndar
     return bigger, (np.asarray(xy, dtype=float).reshape(-1, 2) + 0.5) * factor - 0.5
 
 
+def fine_noise(shape: tuple[int, int], block_px: int, sigma: float, seed: int = 0) -> np.ndarray:
+    """White noise of ``sigma`` whose mean over every ``block_px`` x ``block_px`` block is zero:
+    noise below the scale of the pixels it is added to, invisible after binning by the block."""
+    noise = np.random.default_rng(seed).normal(0.0, sigma, shape).astype(np.float32)
+    if block_px <= 1:
+        return noise
+    rows, cols = shape[0] // block_px, shape[1] // block_px
+    means = cv2.resize(noise[:rows * block_px, :cols * block_px], (cols, rows),
+                       interpolation=cv2.INTER_AREA)
+    noise[:rows * block_px, :cols * block_px] -= np.kron(means, np.ones((block_px, block_px),
+                                                                        np.float32))
+    return noise
+
+
+def pixel_noise_sigma(image: np.ndarray) -> float:
+    """Noise sigma of an image from the differences of neighbouring pixels (robust, MAD)."""
+    differences = np.diff(np.asarray(image, dtype=np.float32), axis=1).ravel()
+    spread = np.median(np.abs(differences - np.median(differences)))
+    return float(1.4826 * spread / np.sqrt(2.0))
+
+
 def crowded_micrograph(sources: list[tuple[np.ndarray, np.ndarray]], size: int,
-                       quarter_turns: int, dose_per_px: float,
-                       seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
+                       quarter_turns: int, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
     """A ``size`` px wide float32 micrograph of k x k ``sources`` (image, truth x, y) with
-    k^2 = len(sources), and its truth."""
+    k^2 = len(sources), pixel-level noise matched to the sources', and its truth."""
     tiles = int(round(np.sqrt(len(sources))))
     if tiles * tiles != len(sources):
         raise ValueError(f"needs a square number of sources, got {len(sources)}")
@@ -55,22 +79,22 @@ def crowded_micrograph(sources: list[tuple[np.ndarray, np.ndarray]], size: int,
     for row in range(tiles):
         row_images = []
         for col in range(tiles):
-            image, xy = turned(*sources[row * tiles + col], quarter_turns)
-            image, xy = upsampled(image, xy, size / (tiles * image.shape[1]))
+            source, xy = turned(*sources[row * tiles + col], quarter_turns)
+            factor = size / (tiles * source.shape[1])
+            image, xy = upsampled(source, xy, factor)
+            image += fine_noise(image.shape, round(factor), pixel_noise_sigma(source) * factor,
+                                seed=seed * 100 + row * tiles + col)
             offset = np.array([sum(part.shape[1] for part in row_images),
                                sum(part.shape[0] for part in rows)])
             row_images.append(image)
             points.append(xy + offset)
         rows.append(np.hstack(row_images))
-    mosaic = np.vstack(rows)
-    expected = np.clip(mosaic, 0.0, None) * (dose_per_px / max(float(mosaic.mean()), 1e-6))
-    counts = np.random.default_rng(seed).poisson(expected).astype(np.float32)
-    return counts, np.vstack(points)
+    return np.vstack(rows), np.vstack(points)
 
 
 def make_crowded_set(source: str | Path, out: str | Path, size: int = 4096, tiles: int = 1,
                      quarter_turns: tuple[int, ...] = (0, 1), pixel_size_angstrom: float = 1.1,
-                     dose_per_px: float = 25.0, seed: int = 0) -> BenchSet:
+                     seed: int = 0) -> BenchSet:
     """Write a crowded set in ``out`` from the bench set ``source``: for every turn in
     ``quarter_turns`` and every source micrograph m, one micrograph of the sources m, m + 1, ...
     (k x k of them, k = ``tiles``, in order around the set)."""
@@ -91,7 +115,7 @@ def make_crowded_set(source: str | Path, out: str | Path, size: int = 4096, tile
         for first in range(count):
             picked = [loaded[(first + step) % count] for step in range(tiles * tiles)]
             name = f"{out.name}_{turns}_{first:03d}"
-            image, xy = crowded_micrograph(picked, size, turns, dose_per_px,
+            image, xy = crowded_micrograph(picked, size, turns,
                                            seed=seed * 10_000 + turns * 1000 + first)
             write_mrc(image, out / "images" / f"{name}.mrc", pixel_size_angstrom)
             write_coordinates(xy, out / "truth" / f"{name}.star")
@@ -102,11 +126,12 @@ def make_crowded_set(source: str | Path, out: str | Path, size: int = 4096, tile
                                                      * pixel_size_angstrom, 2),
                pixel_size_angstrom=pixel_size_angstrom,
                description=f"crowded {size} px float32 MRCs: {tiles} x {tiles} micrographs of "
-               f"{origin.name} upsampled x{factor:g} (bicubic), counting noise at {dose_per_px:g} "
-               f"e/px, nominal pixel size {pixel_size_angstrom:g} Å/px (the sources have none)",
+               f"{origin.name} upsampled x{factor:g} (bicubic), pixel-level noise matched to the "
+               f"sources', nominal pixel size {pixel_size_angstrom:g} Å/px (the sources have "
+               "none)",
                source=f"made by `python -m cryostream bench-make-crowded {origin.folder} {out} "
                f"--size {size} --tiles {tiles} --quarter-turns "
                f"{','.join(map(str, quarter_turns))} --pixel-size {pixel_size_angstrom:g} "
-               f"--dose {dose_per_px:g} --seed {seed}`", truth=f"{origin.name} truth, carried "
+               f"--seed {seed}`", truth=f"{origin.name} truth, carried "
                "through the same turns, tiling and upsampling", micrographs=made)
     return load_set(out)

@@ -16,13 +16,12 @@ from scipy.spatial import cKDTree
 from scipy.spatial.transform import Rotation
 
 SHAPES = ("globular", "tetramer", "shell", "two-domain")
-PROTEIN_FILL = 0.55  # protein volume / volume of the sphere of the particle's diameter
 
 
 @dataclass(frozen=True)
 class ParticleModel:
     """Blob centres (N, 3) in Å about the centre of mass, the blob width (Å) and the protein
-    volume (Å^3) the blobs share."""
+    volume (Å^3) they share equally."""
 
     blobs_angstrom: np.ndarray
     blob_sigma_angstrom: float
@@ -40,23 +39,33 @@ def particle_model(shape: str, diameter_angstrom: float, seed: int = 0) -> Parti
     sigma = 0.12 * radius
     reach = radius - sigma  # blob centres stay a blob width inside the diameter
     if shape == "globular":
-        blobs = _ball(rng, 80, np.array([1.0, 0.85, 0.7]) * reach)
+        blobs = _ball(rng, 500, np.array([1.0, 0.85, 0.7]) * reach)
     elif shape == "tetramer":
-        blobs = np.vstack([_ball(rng, 20, np.array([0.3, 0.3, 1.0]) * reach)
+        blobs = np.vstack([_ball(rng, 120, np.array([0.3, 0.3, 1.0]) * reach)
                            + 0.55 * reach * np.array([np.cos(a), np.sin(a), 0.0])
                            for a in np.arange(4) * np.pi / 2])
     elif shape == "shell":
-        directions = rng.normal(size=(96, 3))
+        directions = rng.normal(size=(500, 3))
         blobs = reach * directions / np.linalg.norm(directions, axis=1, keepdims=True)
+        blobs *= rng.uniform(0.8, 1.0, (len(blobs), 1))
     elif shape == "two-domain":
-        large = _ball(rng, 60, np.full(3, 0.6 * reach)) + [0.0, -0.4 * reach, 0.0]
-        small = _ball(rng, 35, np.array([0.6, 0.4, 0.5]) * reach) + [0.0, 0.6 * reach, 0.0]
+        large = _ball(rng, 400, np.full(3, 0.6 * reach)) + [0.0, -0.4 * reach, 0.0]
+        small = _ball(rng, 220, np.array([0.6, 0.4, 0.5]) * reach) + [0.0, 0.6 * reach, 0.0]
         blobs = np.vstack([large, small])
     else:
         raise ValueError(f"unknown particle shape {shape!r}; expected one of {', '.join(SHAPES)}")
     blobs = blobs - blobs.mean(axis=0)
-    volume = PROTEIN_FILL * 4.0 / 3.0 * np.pi * radius**3
-    return ParticleModel(blobs, float(sigma), float(volume))
+    return ParticleModel(blobs, float(sigma), _protein_volume(blobs, sigma))
+
+
+def _protein_volume(blobs: np.ndarray, sigma: float) -> float:
+    """The volume (Å^3) the blobs share so that a typical point of the model (the median of the
+    density at the blob centres) is as dense as protein, so projected thickness is about the path
+    length through the model."""
+    squared = ((blobs[:, None, :] - blobs[None, :, :]) ** 2).sum(axis=2)
+    density_per_volume = np.exp(-squared / (2 * sigma**2)).sum(axis=1) / (
+        (2 * np.pi) ** 1.5 * sigma**3)
+    return float(len(blobs) / np.median(density_per_volume))
 
 
 def _ball(rng: np.random.Generator, count: int, semi_axes: np.ndarray) -> np.ndarray:

@@ -31,7 +31,7 @@ SIGMA_E_RAD_PER_VOLT_ANGSTROM = 6.526e-4  # interaction constant at 300 kV
 PROTEIN_POTENTIAL_VOLT = 2.3  # mean inner potential of protein minus that of the ice around it
 CARBON_POTENTIAL_VOLT = 9.0
 ICE_MEAN_FREE_PATH_ANGSTROM = 3000.0  # inelastic, removed by the energy filter
-ICE_PHASE_SIGMA_RAD = 0.07  # per 1 Å pixel through 300 Å of amorphous ice
+ICE_PHASE_SIGMA_RAD = 0.12  # per 1 Å pixel through 300 Å of amorphous ice (~10 waters)
 FRINGE_PAD_ANGSTROM = 300.0  # mirrored margin, so the CTF's fringes do not wrap around
 
 
