@@ -5,7 +5,10 @@ scored against the true diameter, pooled over each set, on the whole micrographs
 interiors (:mod:`cryostream.bench.scoring`).
 
 Diameter fragility: cryostream can be run with the diameter it is given multiplied by a few
-factors (``diameter_scales``); matches are always counted within 0.5 x the true diameter.
+factors (``diameter_scales``); matches are always counted within 0.5 x the true diameter. Every
+row records the diameter its picker was given (the table's D column, as a fraction of the true
+one), so a row picked with a diameter estimated from the micrographs fits in as one more
+:class:`PickerResult` whose ``given_diameter_angstrom`` is the estimate.
 
 Timing: in-process cryostream is timed per micrograph end to end (read the MRC + pick) on one
 thread, and the median is reported. The ``cryostream pick`` command (``cryostream-cli``) and
