@@ -388,13 +388,19 @@ def bench(
 def bench_table(report: SetReport) -> Table:
     """One set's figures, one row per picker (the lattice is chance level), with the RELION /
     cryostream time ratios and the F1 lost at a wrong diameter."""
-    from .bench.picking import CRYOSTREAM_CLI
+    from .bench.picking import CRYOSTREAM, CRYOSTREAM_CLI
 
     caption = [f"{picker} skipped: {reason}" for picker, reason in report.skipped.items()]
-    for ours in ("cryostream", CRYOSTREAM_CLI):
+    for ours in (CRYOSTREAM, CRYOSTREAM_CLI):
         if report.time_ratio(ours) is not None:
             caption.append(f"time ratio relion-log / {ours} (s/micrograph): "
-                           f"{report.time_ratio(ours):.1f}")
+                           f"{report.time_ratio(ours):.1f} wall-clock, "
+                           f"{report.time_ratio(ours, cpu=True):.1f} CPU")
+    cpu = {name: result.cpu_seconds_per_micrograph for name, result in report.results.items()
+           if result.cpu_seconds_per_micrograph is not None}
+    if cpu:
+        caption.append("CPU s/mic (steadier than wall-clock on a shared machine): " + ", ".join(
+            f"{name} {seconds:.3f}" for name, seconds in cpu.items()))
     if report.fragility():
         caption.append("F1 / F1 at the true diameter: " + ", ".join(
             f"{name} {ratio:.2f}" for name, ratio in report.fragility().items()))

@@ -97,6 +97,10 @@ def test_relion_log_runs_on_the_same_micrographs(bench_data: Path, tmp_path: Pat
     expected = relion["seconds_per_micrograph"] / synthetic["pickers"][CRYOSTREAM][
         "seconds_per_micrograph"]
     assert ratio == pytest.approx(expected)
+    assert relion["cpu_seconds_per_micrograph"] > 0
+    assert synthetic["cpu_time_ratio_relion_over_cryostream"] == pytest.approx(
+        relion["cpu_seconds_per_micrograph"]
+        / synthetic["pickers"][CRYOSTREAM]["cpu_seconds_per_micrograph"])
 
 
 def test_unknown_comparison_and_missing_set_are_refused(bench_data: Path) -> None:
@@ -155,6 +159,8 @@ def test_an_mrc_set_is_picked_at_its_header_pixel_size(mrc_set: Path, tmp_path: 
     ours, cli = report.results[CRYOSTREAM], report.results[CRYOSTREAM_CLI]
     assert ours.counts.f1 > 0.8 and not list(tmp_path.glob("mrc-set/*.mrc"))
     assert cli.counts == ours.counts and cli.seconds_per_micrograph > ours.seconds_per_micrograph
+    # the command's CPU time includes its start-up (imports, the worker) on top of the picking
+    assert cli.cpu_seconds_per_micrograph > ours.cpu_seconds_per_micrograph > 0
     assert report.results[f"{CRYOSTREAM} x0.75"].given_diameter_angstrom == pytest.approx(38.4)
     assert set(report.fragility()) == {f"{CRYOSTREAM} x0.75"}
     assert report.results[LATTICE].counts.f1 < ours.counts.f1

@@ -1,17 +1,15 @@
 """RELION 3.1's Laplacian-of-Gaussian picker (``relion_autopick --LoG``) run on a bench set's MRCs,
 as the comparison every figure stands beside.
 
-Timing: RELION is run once per set on all micrographs and its wall time (process start to exit,
-including reading, picking, writing and its log file) is divided by the number of micrographs,
-which spreads its start-up cost over the set.
+Timing: RELION is run once per set on all micrographs and its wall-clock and CPU time (process
+start to exit, including reading, picking, writing and its log file) are divided by the number of
+micrographs, which spreads its start-up cost over the set.
 """
 
 from __future__ import annotations
 
 import re
 import shutil
-import subprocess
-import time
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -22,6 +20,7 @@ from ..evaluation import coordinates_xy
 from ..io import BadInputError
 from ..star import DEFAULT_SUFFIX, star_text, write_atomically
 from .sets import BenchSet, micrograph_shape
+from .timing import TimedRun, run_timed
 
 RELION_AUTOPICK = "relion_autopick"
 RELION_WORKING_DIAMETER_PX = 16.0
@@ -70,9 +69,9 @@ def relion_output_path(odir: Path, micrograph_name: str) -> Path:
 
 
 def run_relion_log(mrcs: Sequence[Path], bench_set: BenchSet,
-                   work: Path) -> tuple[list[np.ndarray], float, dict]:
+                   work: Path) -> tuple[list[np.ndarray], TimedRun, dict]:
     """Run ``relion_autopick --LoG`` once on all MRCs (linked under ``work``, where it runs) and
-    return its picks per micrograph, its wall time and the details of the run.
+    return its picks per micrograph, its timing and the details of the run.
 
     Success is judged by the coordinate files, not the exit code: RELION 3.1 aborts while writing
     its PDF log when a run picked nothing at all, after every coordinate file is written."""
@@ -82,9 +81,8 @@ def run_relion_log(mrcs: Sequence[Path], bench_set: BenchSet,
     odir = Path(f"{bench_set.name}_relion_log")
     command = relion_command(star.name, f"{odir}/", bench_set.diameter_angstrom,
                              bench_set.pixel_size_angstrom)
-    started = time.perf_counter()
-    run = subprocess.run(command, cwd=work, capture_output=True, text=True, check=False)
-    elapsed = time.perf_counter() - started
+    timed = run_timed(command, work)
+    run = timed.run
     outputs = [relion_output_path(work / odir, name) for name in names]
     missing = [path for path in outputs if not path.is_file()]
     if missing:
@@ -93,12 +91,12 @@ def run_relion_log(mrcs: Sequence[Path], bench_set: BenchSet,
                             f"{len(missing)} coordinate files missing): {last[0]}")
     working_size = _relion_working_size(run.stdout)
     longest_side = max(micrograph_shape(mrcs[0]))
-    details = {"command": " ".join(command), "exit_code": run.returncode, "wall_seconds": elapsed,
+    details = {"command": " ".join(command), "exit_code": run.returncode,
                "lowpass_angstrom": relion_lowpass_angstrom(bench_set.diameter_angstrom),
                "working_size_px": working_size,
                "working_diameter_px": (bench_set.diameter_px * working_size / longest_side
                                        if working_size else None)}
-    return [_relion_xy(path) for path in outputs], elapsed, details
+    return [_relion_xy(path) for path in outputs], timed, details
 
 
 def _linked(path: Path, folder: Path) -> Path:

@@ -13,6 +13,7 @@ many particles by chance; only the margin above it is picking.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from pathlib import Path
 
 import numpy as np
 
@@ -47,8 +48,8 @@ def score_micrograph(picks: np.ndarray, truth: np.ndarray, shape: tuple[int, int
                                        truth[inside(truth, shape, margin)], radius)}
 
 
-def score_files(picked: Sequence[np.ndarray], truth_files: Sequence, shapes: Sequence,
-                diameter_px: float) -> dict[str, Scores]:
+def score_files(picked: Sequence[np.ndarray], truth_files: Sequence[Path],
+                shapes: Sequence[tuple[int, int]], diameter_px: float) -> dict[str, Scores]:
     """Scores per micrograph (named by the truth file's stem) for (N, 2) x, y picks."""
     return {truth.stem: score_micrograph(xy, coordinates_xy(truth), shape, diameter_px)
             for xy, truth, shape in zip(picked, truth_files, shapes, strict=True)}
