@@ -11,10 +11,10 @@ one), so a row picked with a diameter estimated from the micrographs fits in as 
 :class:`PickerResult` whose ``given_diameter_angstrom`` is the estimate.
 
 Timing: in-process cryostream is timed per micrograph end to end (read the MRC + pick) on one
-thread, and the median is reported. The ``cryostream pick`` command (``cryostream-cli``) and
-RELION are each run once per set on all micrographs, one worker, and their wall time (process
-start to exit) is divided by the number of micrographs. CPU seconds are recorded beside every
-wall-clock figure: on a shared machine they are the steadier measure.
+thread after a warm-up pick, and the median is reported. The ``cryostream pick`` command
+(``cryostream-cli``) and RELION are each run once per set on all micrographs, one worker, and
+their wall time (process start to exit) is divided by the number of micrographs. CPU seconds are
+recorded beside every wall-clock figure: on a shared machine they are the steadier measure.
 """
 
 from __future__ import annotations
@@ -144,7 +144,7 @@ def picker_name(diameter_scale: float) -> str:
 def run_cryostream(mrcs: Sequence[Path], bench_set: BenchSet, config: PickerConfig,
                    shapes: Sequence[tuple[int, int]], diameter_scale: float = 1.0) -> PickerResult:
     """Pick every MRC on one thread, told ``diameter_scale`` x the true diameter; time each end
-    to end (read + pick)."""
+    to end (read + pick), after one untimed warm-up pick."""
     given = diameter_scale * bench_set.diameter_angstrom
     config = replace(config, diameter_angstrom=given,
                      pixel_size_angstrom=bench_set.pixel_size_angstrom)
@@ -152,6 +152,9 @@ def run_cryostream(mrcs: Sequence[Path], bench_set: BenchSet, config: PickerConf
     threads = cv2.getNumThreads()
     cv2.setNumThreads(1)
     try:
+        # warm-up, untimed: imports scikit-learn, whose OpenMP threadpool_limits can only limit
+        # once it is loaded (left unlimited, its spinning threads cost 10x on a busy machine)
+        pick_file(mrcs[0], config)
         with threadpool_limits(1):
             for path in mrcs:
                 cpu_before = time.process_time()
