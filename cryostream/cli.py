@@ -393,9 +393,10 @@ def bench_table(report: SetReport) -> Table:
     caption = [f"{picker} skipped: {reason}" for picker, reason in report.skipped.items()]
     for ours in (CRYOSTREAM, CRYOSTREAM_CLI):
         if report.time_ratio(ours) is not None:
+            cpu_ratio = report.time_ratio(ours, cpu=True)
             caption.append(f"time ratio relion-log / {ours} (s/micrograph): "
-                           f"{report.time_ratio(ours):.1f} wall-clock, "
-                           f"{report.time_ratio(ours, cpu=True):.1f} CPU")
+                           f"{report.time_ratio(ours):.1f} wall-clock"
+                           + (f", {cpu_ratio:.1f} CPU" if cpu_ratio is not None else ""))
     cpu = {name: result.cpu_seconds_per_micrograph for name, result in report.results.items()
            if result.cpu_seconds_per_micrograph is not None}
     if cpu:

@@ -159,8 +159,7 @@ def test_an_mrc_set_is_picked_at_its_header_pixel_size(mrc_set: Path, tmp_path: 
     ours, cli = report.results[CRYOSTREAM], report.results[CRYOSTREAM_CLI]
     assert ours.counts.f1 > 0.8 and not list(tmp_path.glob("mrc-set/*.mrc"))
     assert cli.counts == ours.counts and cli.seconds_per_micrograph > ours.seconds_per_micrograph
-    # the command's CPU time includes its start-up (imports, the worker) on top of the picking
-    assert cli.cpu_seconds_per_micrograph > ours.cpu_seconds_per_micrograph > 0
+    assert ours.cpu_seconds_per_micrograph > 0 and cli.cpu_seconds_per_micrograph is None
     assert report.results[f"{CRYOSTREAM} x0.75"].given_diameter_angstrom == pytest.approx(38.4)
     assert set(report.fragility()) == {f"{CRYOSTREAM} x0.75"}
     assert report.results[LATTICE].counts.f1 < ours.counts.f1

@@ -14,7 +14,8 @@ Timing: in-process cryostream is timed per micrograph end to end (read the MRC +
 thread after a warm-up pick, and the median is reported. The ``cryostream pick`` command
 (``cryostream-cli``) and RELION are each run once per set on all micrographs, one worker, and
 their wall time (process start to exit) is divided by the number of micrographs. CPU seconds are
-recorded beside every wall-clock figure: on a shared machine they are the steadier measure.
+recorded beside the wall-clock figures of in-process cryostream and RELION: on a shared machine
+they are the steadier measure.
 """
 
 from __future__ import annotations
@@ -111,7 +112,7 @@ class SetReport:
                         self.results[ours].cpu_seconds_per_micrograph) if cpu else (
             self.results[RELION_LOG].seconds_per_micrograph,
             self.results[ours].seconds_per_micrograph)
-        return theirs / mine if mine else None
+        return theirs / mine if mine and theirs is not None else None
 
     def fragility(self) -> dict[str, float]:
         """F1 at each other given diameter over F1 at the true one, by picker name."""
@@ -178,7 +179,9 @@ def run_cryostream(mrcs: Sequence[Path], bench_set: BenchSet, config: PickerConf
 def run_cryostream_cli(mrcs: Sequence[Path], bench_set: BenchSet, config: PickerConfig,
                        shapes: Sequence[tuple[int, int]], work: Path) -> PickerResult:
     """``cryostream pick`` on all MRCs in one call with one worker, as a user runs it (start-up,
-    imports, the worker's warm-up and the STAR files included), timed start to exit."""
+    imports, the worker's warm-up and the STAR files included), timed start to exit. Its CPU time
+    is not recorded: the worker is a grandchild (forked by the fork server), whose CPU time never
+    reaches this process."""
     odir = work / f"{bench_set.name}_cryostream_cli"
     settings = write_atomically(work / f"{bench_set.name}_config.toml", dump_config(config))
     command = [sys.executable, "-m", "cryostream", "pick", *map(str, mrcs), "--out", str(odir),
@@ -194,8 +197,7 @@ def run_cryostream_cli(mrcs: Sequence[Path], bench_set: BenchSet, config: Picker
     return PickerResult(CRYOSTREAM_CLI, pooled(per_micrograph), per_micrograph,
                         bench_set.diameter_angstrom, timed.wall_seconds / len(mrcs),
                         "whole `cryostream pick --workers 1` call / micrographs",
-                        {"command": " ".join(command[1:]), "wall_seconds": timed.wall_seconds},
-                        timed.cpu_seconds / len(mrcs))
+                        {"command": " ".join(command[1:]), "wall_seconds": timed.wall_seconds})
 
 
 def run_relion(mrcs: Sequence[Path], bench_set: BenchSet, shapes: Sequence[tuple[int, int]],
