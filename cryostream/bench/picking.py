@@ -58,6 +58,7 @@ RELION_LOG = "relion-log"
 LATTICE = "lattice"
 COMPARISONS = (RELION_LOG, CRYOSTREAM_CLI)
 PER_SET_KEYS = ("diameter_angstrom", "pixel_size_angstrom")
+PROJECT_ROOT = Path(__file__).resolve().parents[2]
 
 
 @dataclass(frozen=True)
@@ -184,10 +185,11 @@ def run_cryostream_cli(mrcs: Sequence[Path], bench_set: BenchSet, config: Picker
     reaches this process."""
     odir = work / f"{bench_set.name}_cryostream_cli"
     settings = write_atomically(work / f"{bench_set.name}_config.toml", dump_config(config))
-    command = [sys.executable, "-m", "cryostream", "pick", *map(str, mrcs), "--out", str(odir),
-               "--config", str(settings), "--diameter", f"{bench_set.diameter_angstrom:g}",
+    command = [sys.executable, "-m", "cryostream", "pick", *(str(path.resolve()) for path in mrcs),
+               "--out", str(odir.resolve()), "--config", str(settings.resolve()),
+               "--diameter", f"{bench_set.diameter_angstrom:g}",
                "--pixel-size", f"{bench_set.pixel_size_angstrom:g}", "--workers", "1"]
-    timed = run_timed(command)
+    timed = run_timed(command, PROJECT_ROOT)  # so `-m cryostream` is this copy, as in-process
     if timed.run.returncode != 0:
         last = (timed.run.stderr.strip() or "no output").splitlines()[-1]
         raise BadInputError(mrcs[0].parent, f"cryostream pick failed (exit "
