@@ -216,3 +216,14 @@ def journal_entries(out: Path) -> dict:
 
 def statuses(out: Path) -> dict[str, str]:
     return {path: entry.status for path, entry in journal_entries(out).items()}
+
+
+def nearby_data(relative: str) -> Path:
+    """A data folder next to the project (``shared/bench/...`` or ``data/bench-extra/...``),
+    looked for beside every folder above the tests, so it is found from a git worktree too; skip
+    the test with a clear reason when it is absent."""
+    for parent in Path(__file__).resolve().parents:
+        if (parent / relative).is_dir():
+            return parent / relative
+    pytest.skip(f"data folder {relative} is absent next to the project (data/bench-extra is "
+                "built by the bench-* commands: see its READY.md)")

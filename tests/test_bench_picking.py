@@ -5,26 +5,26 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
 
-from cryostream.bench.picking import (
-    CRYOSTREAM,
-    RELION_LOG,
-    bench_set_report,
-    find_sets,
-    load_set,
+from cryostream.bench.picking import CRYOSTREAM, CRYOSTREAM_CLI, LATTICE, RELION_LOG, bench_set_report
+from cryostream.bench.relion import (
     relion_available,
     relion_command,
     relion_lowpass_angstrom,
     relion_output_path,
-    write_synthetic_set,
 )
+from cryostream.bench.sets import find_sets, load_set, write_meta, write_synthetic_set
+from cryostream.bench.synthetic import synthetic_micrograph, write_mrc
+from cryostream.bench.truth import write_coordinates
 from cryostream.config import preset
-from cryostream.io import BadInputError
+from cryostream.io import BadInputError, read_micrograph
 
 
 @pytest.fixture(scope="module")
@@ -43,7 +43,8 @@ def test_library_scores_a_synthetic_set(bench_data: Path, tmp_path: Path) -> Non
     (bench_set,) = find_sets(bench_data)
     report = bench_set_report(bench_set, preset("default"), tmp_path)
     result = report.results[CRYOSTREAM]
-    assert report.truth_count == 2 * int(512 * 512 / 8000)
+    assert report.truth_count["all"] == 2 * int(512 * 512 / 8000)
+    assert report.truth_count["interior"] <= report.truth_count["all"]
     assert result.counts.recall > 0.7
     assert result.counts.precision > 0.7
     assert result.picks == result.counts.true_positives + result.counts.false_positives
@@ -85,16 +86,21 @@ def test_relion_log_runs_on_the_same_micrographs(bench_data: Path, tmp_path: Pat
     out = tmp_path / "figures.json"
     run = run_bench("--data", str(bench_data), "--compare", "relion-log", "--json", str(out))
     assert run.returncode == 0, run.stderr
-    assert "time ratio" in run.stdout
+    assert "time ratio relion-log / cryostream" in run.stdout
     synthetic = json.loads(out.read_text())["sets"]["synthetic"]
     relion = synthetic["pickers"][RELION_LOG]
     assert relion["recall"] > 0.7
     assert 14.0 <= relion["working_diameter_px"] <= 18.0
     assert set(relion["micrographs"]) == {"synthetic_000", "synthetic_001"}
     ratio = synthetic["time_ratio_relion_over_cryostream"]
+    assert synthetic["pickers"][LATTICE]["seconds_per_micrograph"] is None
     expected = relion["seconds_per_micrograph"] / synthetic["pickers"][CRYOSTREAM][
         "seconds_per_micrograph"]
     assert ratio == pytest.approx(expected)
+    assert relion["cpu_seconds_per_micrograph"] > 0
+    assert synthetic["cpu_time_ratio_relion_over_cryostream"] == pytest.approx(
+        relion["cpu_seconds_per_micrograph"]
+        / synthetic["pickers"][CRYOSTREAM]["cpu_seconds_per_micrograph"])
 
 
 def test_unknown_comparison_and_missing_set_are_refused(bench_data: Path) -> None:
@@ -122,8 +128,69 @@ def test_relion_lowpass_makes_the_particle_16_px() -> None:
 def test_set_with_a_missing_truth_file_or_diameter_is_bad_input(tmp_path: Path) -> None:
     folder = write_synthetic_set(tmp_path / "broken", n_micrographs=1).folder
     (folder / "meta.json").write_text("{}")
-    with pytest.raises(BadInputError, match="meta.json.*particle_diameter_px"):
+    with pytest.raises(BadInputError, match="meta.json.*particle_diameter_angstrom or"):
         load_set(folder)
     (folder / "truth" / "synthetic_000.star").unlink()
     with pytest.raises(BadInputError, match="synthetic_000.star: truth file is missing"):
         load_set(folder)
+
+
+@pytest.fixture(scope="module")
+def mrc_set(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A set of float32 MRCs at 1.6 Å/px whose meta.json gives the diameter in Å."""
+    folder = tmp_path_factory.mktemp("mrc") / "mrc-set"
+    for index in range(2):
+        micrograph = synthetic_micrograph((512, 512), 30, 32.0, 1.6, seed=20 + index)
+        write_mrc(micrograph.image, folder / "images" / f"m{index}.mrc", 1.6)
+        write_coordinates(np.column_stack([micrograph.x, micrograph.y]),
+                          folder / "truth" / f"m{index}.star")
+    write_meta(folder, particle_diameter_angstrom=32.0 * 1.6)
+    return folder
+
+
+def test_an_mrc_set_is_picked_at_its_header_pixel_size(mrc_set: Path, tmp_path: Path) -> None:
+    bench_set = load_set(mrc_set)
+    assert bench_set.pixel_size_angstrom == pytest.approx(1.6)
+    assert bench_set.diameter_px == pytest.approx(32.0)
+    assert not bench_set.needs_conversion
+    report = bench_set_report(bench_set, preset("default"), tmp_path, (CRYOSTREAM_CLI,),
+                              diameter_scales=(0.75, 1.0))
+    assert list(report.results) == [CRYOSTREAM, f"{CRYOSTREAM} x0.75", CRYOSTREAM_CLI, LATTICE]
+    ours, cli = report.results[CRYOSTREAM], report.results[CRYOSTREAM_CLI]
+    assert ours.counts.f1 > 0.8 and not list(tmp_path.glob("mrc-set/*.mrc"))
+    assert cli.counts == ours.counts and cli.seconds_per_micrograph > ours.seconds_per_micrograph
+    assert ours.cpu_seconds_per_micrograph > 0 and cli.cpu_seconds_per_micrograph is None
+    assert report.results[f"{CRYOSTREAM} x0.75"].given_diameter_angstrom == pytest.approx(38.4)
+    assert set(report.fragility()) == {f"{CRYOSTREAM} x0.75"}
+    assert report.results[LATTICE].counts.f1 < ours.counts.f1
+
+
+def test_a_diameter_in_angstrom_needs_mrcs_with_one_pixel_size(mrc_set: Path,
+                                                                 tmp_path: Path) -> None:
+    folder = write_synthetic_set(tmp_path / "png", n_micrographs=1).folder
+    write_meta(folder, particle_diameter_angstrom=50.0)
+    with pytest.raises(BadInputError, match="particle_diameter_angstrom needs MRC images"):
+        load_set(folder)
+    mixed = tmp_path / "mixed"
+    shutil.copytree(mrc_set, mixed)
+    image = read_micrograph(mixed / "images" / "m1.mrc").data
+    write_mrc(image, mixed / "images" / "m1.mrc", 1.0)
+    with pytest.raises(BadInputError, match="one positive pixel size in every MRC header, found "
+                       "1, 1.6 Å"):
+        load_set(mixed)
+
+
+def test_diameter_scales_and_cli_comparison_on_the_command_line(mrc_set: Path,
+                                                                 tmp_path: Path) -> None:
+    out = tmp_path / "figures.json"
+    run = run_bench("--data", str(mrc_set.parent), "--diameter-scale", "0.75,1,1.33", "--json",
+                    str(out))
+    assert run.returncode == 0, run.stderr
+    assert "cryostream x1.33" in run.stdout and "lattice" in run.stdout
+    assert "F1 / F1 at the true diameter: cryostream x0.75" in run.stdout
+    figures = json.loads(out.read_text())["sets"]["mrc-set"]
+    assert figures["pixel_size_angstrom"] == pytest.approx(1.6)
+    assert set(figures["f1_over_f1_at_true_diameter"]) == {"cryostream x0.75", "cryostream x1.33"}
+    assert 0.0 <= figures["pickers"]["lattice"]["interior"]["f1"] <= 1.0
+    refused = run_bench("--data", str(mrc_set.parent), "--diameter-scale", "1,x")
+    assert refused.returncode != 0 and "--diameter-scale must be comma-separated" in refused.stderr

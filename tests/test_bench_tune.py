@@ -9,7 +9,7 @@ from pathlib import Path
 
 import numpy as np
 
-from cryostream.bench.picking import write_synthetic_set
+from cryostream.bench.sets import write_synthetic_set
 from cryostream.bench.tune import evaluate_config, load_labelled, sample_configs, search_space, with_values
 from cryostream.config import PickerConfig, load_config, preset
 

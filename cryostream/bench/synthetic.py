@@ -1,7 +1,9 @@
 """Synthetic micrographs with known particle positions, for tests and the demo.
 
 Particles are dark soft-edged discs (projected density lowers the electron count) on a noisy
-background, optionally with an ice-thickness gradient and a dark carbon edge.
+background, optionally with an ice-thickness gradient and a dark carbon edge. Micrographs like real
+ones (CTF, real pixel sizes, projected 3-D particles, contamination) are in
+:mod:`cryostream.bench.simulate`.
 """
 
 from __future__ import annotations

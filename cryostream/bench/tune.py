@@ -43,7 +43,8 @@ from ..io import BadInputError, read_micrograph
 from ..metrics import Counts, score_distance
 from ..picker import pick_micrograph
 from ..session.executor import Executor
-from .picking import MATCH_RADIUS_DIAMETERS, labelled_files
+from .scoring import MATCH_RADIUS_DIAMETERS
+from .sets import labelled_files
 
 SPAN = 0.5
 CHANGE_PROBABILITY = 0.3

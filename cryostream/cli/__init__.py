@@ -12,7 +12,7 @@ from typer.core import TyperGroup
 from .. import __version__
 from ..io import BadInputError
 from ..session.errors import OutputError, UsageError
-from . import bench, evaluate, pick, preview, watch
+from . import bench, bench_data, bench_speed, evaluate, pick, preview, watch
 from .common import fail
 
 COMMAND_ORDER = ("demo", "pick", "evaluate", "preview", "watch", "status", "report", "config", "bench",
@@ -55,5 +55,5 @@ def main(version: Annotated[bool, typer.Option("--version", callback=version_cal
     """Live filter-and-cluster particle picking for cryo-EM micrographs."""
 
 
-for module in (pick, evaluate, preview, watch, bench):
+for module in (pick, evaluate, preview, watch, bench, bench_speed, bench_data):
     module.register(app)

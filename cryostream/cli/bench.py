@@ -3,8 +3,6 @@ picker), ``tune``, ``bench-throughput`` and ``bench-latency``."""
 
 from __future__ import annotations
 
-import json
-import os
 import tempfile
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
@@ -22,16 +20,24 @@ from ..session.errors import UsageError, check_output_file
 from ..star import write_atomically
 from .common import ConfigOption, DiameterOption, PixelSizeOption, PresetOption, build_config, console
 
-BENCH_COLUMNS = ("picker", "mics", "truth", "picks", "prec", "recall", "F1", "F2", "s/mic")
+BENCH_COLUMNS = ("picker", "D", "picks", "P", "R", "F1", "P int", "R int", "F1 int", "s/mic")
 
 
 def bench(
     data: Annotated[Path, typer.Option(help="Folder of benchmark sets: each set folder holds "
                                        "images/, truth/ (coordinates in image pixels) and meta.json "
-                                       "with particle_diameter_px.")] = Path("../shared/bench"),
+                                       "with particle_diameter_angstrom (MRC images with their "
+                                       "pixel size in the header) or particle_diameter_px (any "
+                                       "images).")] = Path("../shared/bench"),
     compare: Annotated[list[str] | None, typer.Option(
         "--compare", help="Also run another picker on the same MRCs: relion-log (relion_autopick "
-        "--LoG, diameters 0.8-1.2 x D, --shrink 0, lowpass for a ~16 px particle).")] = None,
+        "--LoG, diameters 0.8-1.2 x D, --shrink 0, lowpass for a ~16 px particle) or "
+        "cryostream-cli (the `cryostream pick` command, one worker, timed start to exit).")
+                                  ] = None,
+    diameter_scale: Annotated[str, typer.Option(
+        "--diameter-scale", help="Comma-separated factors: cryostream is also run with the "
+        "diameter multiplied by each (e.g. 0.75,1,1.33), to measure how much a wrong diameter "
+        "costs; matches are always counted within 0.5 x the true diameter.")] = "1",
     preset_name: PresetOption = "default",
     config_file: ConfigOption = None,
     json_out: Annotated[Path | None, typer.Option("--json", help="Write every figure (pooled and "
@@ -39,15 +45,26 @@ def bench(
     sets: Annotated[str | None, typer.Option(help="Comma-separated set names (default: all).")
                     ] = None,
 ) -> None:
-    """Benchmark picking on labelled sets: images -> float32 MRC (1.0 Å/px, so diameters in Å equal
-    the set's diameter in px) -> pick -> score (distance paradigm, one-to-one matches within 0.5 x
-    diameter, pooled per set). Coordinates are compared in pixels of the original images."""
-    from ..bench.picking import COMPARISONS, bench_json, bench_set_report, find_sets
+    """Benchmark picking on labelled sets: float32 MRCs (the set's own with their header pixel
+    size, or its images converted at 1.0 Å/px so diameters in Å equal its diameter in px) -> pick
+    -> score (one-to-one matches within 0.5 x the true diameter, pooled per set) on the whole
+    micrographs and on their interiors (truth and picks at least 0.5 x D from every border),
+    beside a lattice of picks at spacing D that never looks at the image (chance level).
+    Coordinates are compared in pixels of the original images."""
+    from ..bench.picking import COMPARISONS, bench_json, bench_set_report
+    from ..bench.sets import find_sets
 
     unknown = sorted(set(compare or ()) - set(COMPARISONS))
     if unknown:
         raise UsageError(f"--compare must be one of {', '.join(COMPARISONS)}, got "
                          f"{', '.join(unknown)}")
+    try:
+        scales = [float(value) for value in diameter_scale.split(",") if value.strip()]
+    except ValueError as error:
+        raise UsageError(f"--diameter-scale must be comma-separated numbers, got "
+                         f"{diameter_scale!r}") from error
+    if not scales or min(scales) <= 0:
+        raise UsageError(f"--diameter-scale needs positive factors, got {diameter_scale!r}")
     config = build_config(PickerConfig.diameter_angstrom, preset_name, config_file)
     bench_sets = find_sets(data, [name for name in (sets or "").split(",") if name])
     reports = []
@@ -55,8 +72,9 @@ def bench(
     with tempfile.TemporaryDirectory(prefix="cryostream-bench-") as work:
         for bench_set in bench_sets:
             console.print(f"{bench_set.name}: {len(bench_set.images)} micrographs, particle "
-                          f"{bench_set.diameter_px:g} px ...", highlight=False)
-            report = bench_set_report(bench_set, config, Path(work), compare or ())
+                          f"{bench_set.diameter_angstrom:g} Å = {bench_set.diameter_px:.1f} px "
+                          f"at {bench_set.pixel_size_angstrom:g} Å/px ...", highlight=False)
+            report = bench_set_report(bench_set, config, Path(work), compare or (), scales)
             reports.append(report)
             out.print(bench_table(report))
     if json_out is not None:
@@ -65,23 +83,45 @@ def bench(
 
 
 def bench_table(report: SetReport) -> Table:
-    """One set's figures, one row per picker, with the RELION / cryostream time ratio."""
+    """One set's figures, one row per picker (the lattice is chance level), with the RELION /
+    cryostream time ratios and the F1 lost at a wrong diameter."""
+    from ..bench.picking import CRYOSTREAM, CRYOSTREAM_CLI
+
     caption = [f"{picker} skipped: {reason}" for picker, reason in report.skipped.items()]
-    if report.time_ratio is not None:
-        caption.append(f"time ratio (relion-log s/micrograph / cryostream s/micrograph): "
-                       f"{report.time_ratio:.1f}")
-    caption.append("mics = micrographs, prec = precision, s/mic = seconds per micrograph")
-    table = Table(title=f"{report.bench_set.name} (particle {report.bench_set.diameter_px:g} px)",
-                  title_justify="left", box=box.SIMPLE_HEAD, caption="\n".join(caption),
-                  caption_justify="left")
+    for ours in (CRYOSTREAM, CRYOSTREAM_CLI):
+        if report.time_ratio(ours) is not None:
+            cpu_ratio = report.time_ratio(ours, cpu=True)
+            caption.append(f"time ratio relion-log / {ours} (s/micrograph): "
+                           f"{report.time_ratio(ours):.1f} wall-clock"
+                           + (f", {cpu_ratio:.1f} CPU" if cpu_ratio is not None else ""))
+    cpu = {name: result.cpu_seconds_per_micrograph for name, result in report.results.items()
+           if result.cpu_seconds_per_micrograph is not None}
+    if cpu:
+        caption.append("CPU s/mic (steadier than wall-clock on a shared machine): " + ", ".join(
+            f"{name} {seconds:.3f}" for name, seconds in cpu.items()))
+    if report.fragility():
+        caption.append("F1 / F1 at the true diameter: " + ", ".join(
+            f"{name} {ratio:.2f}" for name, ratio in report.fragility().items()))
+    caption.append("D = diameter the picker was told / true diameter; P = precision, R = "
+                   "recall; int = interior (truth and picks >= 0.5 D from every border); s/mic = "
+                   "seconds per micrograph")
+    bench_set = report.bench_set
+    table = Table(title=f"{bench_set.name}: {len(bench_set.images)} micrographs, "
+                  f"{report.truth_count['all']} particles ({report.truth_count['interior']} "
+                  f"interior) of {bench_set.diameter_angstrom:g} Å = {bench_set.diameter_px:.1f} "
+                  f"px", title_justify="left", box=box.SIMPLE_HEAD, caption="\n".join(caption),
+                  caption_justify="left", pad_edge=False, collapse_padding=True)
     for column in BENCH_COLUMNS:
         table.add_column(column, justify="left" if column == "picker" else "right", no_wrap=True)
     for name, result in report.results.items():
-        counts = result.counts
-        table.add_row(name, str(len(report.bench_set.images)), str(report.truth_count),
+        whole, interior = result.scores["all"], result.scores["interior"]
+        seconds = result.seconds_per_micrograph
+        table.add_row(name.split(" x")[0],
+                      f"x{result.given_diameter_angstrom / bench_set.diameter_angstrom:.2f}",
                       str(result.picks), *(f"{value:.3f}" for value in (
-                          counts.precision, counts.recall, counts.f1, counts.f2)),
-                      f"{result.seconds_per_micrograph:.3f}")
+                          whole.precision, whole.recall, whole.f1, interior.precision,
+                          interior.recall, interior.f1)),
+                      "-" if seconds is None else f"{seconds:.3f}")
     return table
 
 
@@ -129,86 +169,6 @@ def tune(
     console.print(f"{summary} in {result.seconds:.0f} s. Wrote {out}", highlight=False)
 
 
-def bench_throughput(
-    micrographs: Annotated[int, typer.Option(min=1, help="Synthetic 4096 x 4096 float32 MRCs "
-                                             "(1.0 Å/px, 150 Å particles) to pick per run.")] = 12,
-    repeats: Annotated[int, typer.Option(min=1, help="Timed runs per configuration; the median "
-                                         "is reported.")] = 3,
-    folder: Annotated[Path | None, typer.Option(help="Where to write (and reuse) the micrographs "
-                                                "and picks (default: a temporary folder, removed "
-                                                "afterwards).")] = None,
-    as_json: Annotated[Path | None, typer.Option("--json", help="Also write the figures as JSON "
-                                                 "to this file.")] = None,
-) -> None:
-    """Measure picking throughput (micrographs per second: read and pick on the workers, STAR
-    written on the client) with 1 and 2 workers on the local process pool and on a Dask
-    LocalCluster, the 2/1 scaling ratio and each worker's memory. Coordinates are in pixels of
-    the original micrographs; the particle diameter is 150 Å."""
-    from ..bench.throughput import measurements_json, run_throughput_bench, scaling_ratio
-
-    load_before = os.getloadavg()[0]
-    with tempfile.TemporaryDirectory(prefix="cryostream-throughput-") as scratch:
-        measurements = run_throughput_bench(folder or Path(scratch), micrographs, repeats)
-    table = Table(title=f"{micrographs} micrographs of 4096 x 4096 px, median of {repeats} runs; "
-                  "memory is each worker's resident set after start-up and at its peak; CPU is "
-                  "seconds per micrograph, all workers together and the client process",
-                  title_justify="left")
-    for column in ("executor", "workers", "mic/s", "each run", "start MiB", "peak MiB",
-                   "worker CPU", "client CPU"):
-        table.add_column(column, justify="left" if column == "executor" else "right")
-    for m in measurements:
-        table.add_row(m.executor, str(m.workers), f"{m.median_rate:.2f}",
-                      " ".join(f"{rate:.2f}" for rate in m.rates_per_second),
-                      " ".join(f"{rss:.0f}" for rss in m.start_rss_mib),
-                      " ".join(f"{rss:.0f}" for rss in m.peak_rss_mib),
-                      f"{m.worker_cpu_seconds_per_micrograph:.2f}",
-                      f"{m.client_cpu_seconds_per_micrograph:.2f}")
-    Console().print(table)
-    ratios = {kind: scaling_ratio(measurements, kind) for kind in ("local", "dask")}
-    typer.echo("scaling 2 workers / 1 worker: " + ", ".join(
-        f"{kind} {ratio:.2f}" for kind, ratio in ratios.items() if ratio is not None)
-        + f" ({os.cpu_count()} cores; load average {load_before:.1f} before, "
-          f"{os.getloadavg()[0]:.1f} after: other work on the machine lowers the ratio)")
-    if as_json is not None:
-        write_atomically(as_json, json.dumps({"measurements": measurements_json(measurements),
-                                              "scaling_2_over_1": ratios}, indent=2))
-
-
-def bench_latency(
-    micrographs: Annotated[int, typer.Option(min=1, help="Micrographs written during the run.")
-                           ] = 15,
-    interval_seconds: Annotated[float, typer.Option(help="Seconds between micrographs.")] = 2.0,
-    quiet_seconds: Annotated[float, typer.Option(help="The watcher's --quiet-seconds.")] = 3.0,
-    polling: Annotated[bool, typer.Option("--polling", help="Run the watcher with --polling (no "
-                                          "close events; renames show at the next poll).")
-                       ] = False,
-    in_place: Annotated[bool, typer.Option("--in-place", help="Write each micrograph under its "
-                                           "final name instead of renaming a .tmp into place: "
-                                           "with --polling the quiet period then decides.")
-                        ] = False,
-    workers: Annotated[int | None, typer.Option(help="The watcher's worker processes.")] = None,
-    as_json: Annotated[Path | None, typer.Option("--json", help="Also write the figures as JSON "
-                                                 "to this file.")] = None,
-) -> None:
-    """Measure live-picking latency: land 4096 x 4096 float32 MRCs (1.0 Å/px, 150 Å particles) in
-    a temporary acquisition folder (copied to a .tmp name, then renamed into place, or written in
-    place) while `cryostream watch` runs, and report the median and 95th-percentile seconds from
-    the file being complete to its STAR file existing."""
-    from dataclasses import asdict
-
-    from ..bench.latency import run_latency_bench
-
-    result = run_latency_bench(micrographs, interval_seconds, quiet_seconds, polling, in_place,
-                               workers)
-    typer.echo(result.summary())
-    if as_json is not None:
-        write_atomically(as_json, json.dumps(asdict(result) | {
-            "median_seconds": result.median_seconds, "p95_seconds": result.p95_seconds}, indent=2))
-
-
 def register(app: typer.Typer) -> None:
     app.command(short_help="Benchmark quality and speed on labelled micrographs.")(bench)
     app.command(short_help="Tune the picker on a few labelled micrographs.")(tune)
-    app.command("bench-throughput", short_help="Measure micrographs per second and memory.")(
-        bench_throughput)
-    app.command("bench-latency", short_help="Measure the watcher's latency.")(bench_latency)
