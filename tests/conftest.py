@@ -42,11 +42,15 @@ def synthetic_mrc(tmp_path: Path, synthetic: SyntheticMicrograph) -> Path:
     return write_mrc(synthetic.image, tmp_path / "mic.mrc", synthetic.pixel_size_angstrom)
 
 
+def small_image(seed: int = 0, shape: tuple[int, int] = (256, 256)) -> np.ndarray:
+    """A small synthetic micrograph with 40 px particles."""
+    return synthetic_micrograph(shape, n_particles=max(2, shape[0] * shape[1] // 12000),
+                                diameter_px=DIAMETER_PX, seed=seed).image
+
+
 def small_mrc(path: Path, seed: int = 0, shape: tuple[int, int] = (256, 256)) -> Path:
-    """A small synthetic micrograph (40 px particles at 1.5 Å/px) written as a float32 MRC."""
-    image = synthetic_micrograph(shape, n_particles=max(2, shape[0] * shape[1] // 12000),
-                                 diameter_px=DIAMETER_PX, seed=seed).image
-    return write_mrc(image, path, PIXEL_SIZE_ANGSTROM)
+    """A :func:`small_image` written as a float32 MRC at 1.5 Å/px."""
+    return write_mrc(small_image(seed, shape), path, PIXEL_SIZE_ANGSTROM)
 
 
 def bench_set(name: str) -> Path:
