@@ -29,6 +29,11 @@ def fail(message: str, code: int = 2) -> NoReturn:
     raise typer.Exit(code)
 
 
+def warn(message: str) -> None:
+    """Print a one-line warning."""
+    console.print(f"[yellow]warning:[/yellow] {message}", highlight=False)
+
+
 def schema_option(name: str, *aliases: str) -> Any:
     """A typer option for a configuration field, with its help and unit from the schema."""
     setting = SETTINGS[name]

@@ -36,6 +36,7 @@ from .common import (
     console,
     executor_choice,
     output_options,
+    warn,
 )
 
 if TYPE_CHECKING:
@@ -72,7 +73,8 @@ def pick(inputs: InputsArgument, out: OutOption = Path("picks"), diameter: Diame
         show_selection(selected)
         return
     if not selected.micrographs:
-        raise UsageError(f"no micrographs found in {' '.join(inputs)} (see --dry-run)")
+        raise UsageError(f"no micrographs found in {' '.join(inputs)}{skipped_mostly(selected)}; "
+                         "see --dry-run")
     tasks = mirrored_tasks(selected, out, check_suffix(suffix))
     options = SessionOptions("pick", output_options(out, box, image_format),
                              check_choice(on_config_change), pixel_size)
@@ -85,7 +87,7 @@ def pick(inputs: InputsArgument, out: OutOption = Path("picks"), diameter: Diame
 @contextmanager
 def progress_bar(total: int) -> Iterator[EventSink]:
     """A transient progress bar (on a terminal) advanced by the session's events, with failures
-    printed as they happen."""
+    and warnings printed as they happen."""
     progress = Progress(TextColumn("picking"), BarColumn(), MofNCompleteColumn(),
                         TimeRemainingColumn(), console=console, transient=True,
                         disable=not console.is_terminal)
@@ -98,6 +100,8 @@ def progress_bar(total: int) -> Iterator[EventSink]:
             progress.advance(task)
         if kind == "failed":
             progress.console.print(f"[red]failed:[/red] {fields['error']}", highlight=False)
+        elif kind == "warning":
+            warn(fields["message"])
 
     with progress:
         yield on_event
@@ -125,6 +129,12 @@ def show_selection(selected: Selected) -> None:
                    f"({', '.join(examples)}{more})")
     typer.echo(f"{len(selected.micrographs)} to pick, {len(selected.skipped)} skipped; outputs "
                f"mirror the folders below {selected.root}")
+
+
+def skipped_mostly(selected: Selected) -> str:
+    """Why most of the files found were skipped (``: 3 files skipped (does not match ...)``)."""
+    return "".join(f": {count} {'file' if count == 1 else 'files'} skipped ({reason})" for
+                   reason, count in Counter(why for _, why in selected.skipped).most_common(1))
 
 
 def demo(folder: Annotated[Path, typer.Argument(help="Where to write the synthetic acquisition "
