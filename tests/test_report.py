@@ -33,7 +33,7 @@ def session(tmp_path_factory: pytest.TempPathFactory) -> Path:
     for index in range(PICKED):
         made = synthetic_micrograph((512, 512), n_particles=20, diameter_px=40, seed=index)
         write_mrc(made.image, root / "mics" / f"mic_{index}.mrc", made.pixel_size_angstrom)
-    (root / "mics" / "broken.mrc").write_bytes(b"not an MRC file at all" * 10)
+    (root / "mics" / "broken.mrc").write_bytes(b"not an MRC file at all" * 100)
     result = run_cryostream("pick", str(root / "mics"), "-o", str(root / "out"), "--diameter", "60",
                             "--workers", "1")
     assert result.returncode == 1, result.stderr  # the broken file fails, the others are picked
