@@ -104,8 +104,11 @@ def test_evaluate_tables_fit_a_narrow_terminal(tmp_path: Path) -> None:
             xy = np.arange(10.0, 310.0, 30.0) + shift
             write_coordinates(tmp_path / folder / f"{name}.star", np.column_stack([xy, xy]))
     result = run_cryostream("evaluate", str(tmp_path / "picks"), str(tmp_path / "truth"),
-                            "--diameter", "40", "--per-micrograph", env={"COLUMNS": "72"})
+                            "--diameter", "40", "--pixel-size", "1", "--per-micrograph",
+                            env={"COLUMNS": "72"})
     assert result.returncode == 0, result.stderr
     assert "…" not in result.stdout and "precision" in result.stdout and "recall" in result.stdout
     assert "FoilHole_123" in result.stdout  # long names wrap in their column; nothing is cut
     assert max(len(line) for line in result.stdout.splitlines()) <= 72
+    assert "distance: one-to-one matches within 0.5 particle diameters\n" in result.stdout
+    assert "diameter: 40 Å = 40 px at 1 Å/px\n" in result.stdout  # whole phrases, one per line
