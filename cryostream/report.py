@@ -12,7 +12,6 @@ import html
 import io
 import statistics
 import time
-import warnings
 from collections.abc import Sequence
 from datetime import datetime
 from pathlib import Path
@@ -23,9 +22,9 @@ from matplotlib.figure import Figure
 
 from . import __version__
 from .config import dump_config
-from .evaluation import coordinates_xy
+from .evaluation import coordinates_xy, picks_scale
 from .io import BadInputError, read_micrograph
-from .preview import DEFAULT_LOW_PASS_DIAMETERS, draw_overlay, encode_image, recorded_diameter_px
+from .preview import DEFAULT_LOW_PASS_DIAMETERS, draw_overlay, encode_image
 from .session.journal import Entry, Journal, journal_path
 from .star import read_coordinates, write_atomically
 
@@ -249,12 +248,8 @@ def _thumbnail(entry: Entry) -> bytes:
     times smaller as JPEG than as PNG, and the report is rewritten every few micrographs)."""
     if entry.output is None:
         raise BadInputError(entry.path, "the journal records no coordinate file")
-    diameter_px = recorded_diameter_px(entry.output)
-    if diameter_px is None:
-        raise BadInputError(entry.output, "records no particle diameter")
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        micrograph = read_micrograph(entry.path)
+    diameter_px = picks_scale(entry.output).diameter_px
+    micrograph = read_micrograph(entry.path)
     overlay = draw_overlay(micrograph.data, coordinates_xy(entry.output), diameter_px,
                            low_pass_diameters=DEFAULT_LOW_PASS_DIAMETERS,
                            max_side_px=THUMBNAIL_SIDE_PX)
