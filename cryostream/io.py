@@ -175,6 +175,7 @@ def _validate_pixels(path: Path, data: np.ndarray) -> None:
     low, high = float(data.min()), float(data.max())  # NaN or inf anywhere shows up here
     if not (np.isfinite(low) and np.isfinite(high)):
         bad = int(np.size(data) - np.count_nonzero(np.isfinite(data)))
-        raise BadInputError(path, f"{bad} pixels are NaN or infinite")
+        raise BadInputError(path, f"{bad} {'pixel is' if bad == 1 else 'pixels are'} NaN or "
+                            "infinite")
     if low == high:
         raise BadInputError(path, "image is constant (every pixel the same value)")
