@@ -20,7 +20,15 @@ if TYPE_CHECKING:
 from ..config import PickerConfig, dump_config
 from ..session.errors import UsageError, check_output_file
 from ..star import write_atomically
-from .common import ConfigOption, DiameterOption, PixelSizeOption, PresetOption, build_config, console
+from .common import (
+    ConfigOption,
+    DiameterOption,
+    PixelSizeOption,
+    PlainHelp,
+    PresetOption,
+    build_config,
+    console,
+)
 
 BENCH_COLUMNS = ("picker", "mics", "truth", "picks", "prec", "recall", "F1", "F2", "s/mic")
 
@@ -207,8 +215,9 @@ def bench_latency(
 
 
 def register(app: typer.Typer) -> None:
-    app.command(short_help="Benchmark quality and speed on labelled micrographs.")(bench)
-    app.command(short_help="Tune the picker on a few labelled micrographs.")(tune)
-    app.command("bench-throughput", short_help="Measure micrographs per second and memory.")(
+    app.command(cls=PlainHelp, short_help="Benchmark quality and speed on labelled micrographs.")(bench)
+    app.command(cls=PlainHelp, short_help="Tune the picker on a few labelled micrographs.")(tune)
+    app.command("bench-throughput", cls=PlainHelp, short_help="Measure micrographs per second and memory.")(
         bench_throughput)
-    app.command("bench-latency", short_help="Measure the watcher's latency.")(bench_latency)
+    app.command("bench-latency", cls=PlainHelp,
+                short_help="Measure the watcher's latency.")(bench_latency)

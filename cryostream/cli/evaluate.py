@@ -12,7 +12,7 @@ from rich.console import Console
 from rich.table import Table
 
 from ..session.settings import check_positive
-from .common import warn
+from .common import PlainHelp, warn
 
 if TYPE_CHECKING:
     from ..evaluation import Evaluation
@@ -122,4 +122,4 @@ def per_micrograph_table(evaluation: Evaluation, paradigm: str) -> Table:
 
 
 def register(app: typer.Typer) -> None:
-    app.command(short_help="Score picks against truth: precision, recall, F1.")(evaluate)
+    app.command(cls=PlainHelp, short_help="Score picks against truth: precision, recall, F1.")(evaluate)

@@ -27,6 +27,7 @@ from .common import (
     OnConfigChangeOption,
     OutOption,
     PixelSizeOption,
+    PlainHelp,
     PresetOption,
     SchedulerOption,
     SuffixOption,
@@ -43,7 +44,7 @@ if TYPE_CHECKING:
     from ..session.engine import EventSink, Summary
 
 InputsArgument = Annotated[list[str], typer.Argument(
-    metavar="INPUTS...", help="Micrograph files (MRC, PNG, JPEG, TIFF), folders (searched "
+    help="Micrograph files (MRC, PNG, JPEG, TIFF), folders (searched "
     "recursively for exposures) or globs.")]
 DryRunOption = Annotated[bool, typer.Option(
     "--dry-run", help="List what would be picked and why the rest is skipped; pick nothing.")]
@@ -161,5 +162,5 @@ def demo(folder: Annotated[Path, typer.Argument(help="Where to write the synthet
 
 
 def register(app: typer.Typer) -> None:
-    app.command(short_help="Pick micrographs and write coordinate STAR files.")(pick)
-    app.command(short_help="Try it on synthetic micrographs: write, pick, score.")(demo)
+    app.command(cls=PlainHelp, short_help="Pick micrographs and write coordinate STAR files.")(pick)
+    app.command(cls=PlainHelp, short_help="Try it on synthetic micrographs: write, pick, score.")(demo)

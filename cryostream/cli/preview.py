@@ -17,6 +17,7 @@ from .common import (
     ConfigOption,
     DiameterOption,
     PixelSizeOption,
+    PlainHelp,
     PresetOption,
     ThresholdOption,
     build_config,
@@ -113,6 +114,6 @@ def config(
 
 
 def register(app: typer.Typer) -> None:
-    app.command(short_help="Draw the picks (and truth) on a micrograph as a PNG.")(preview)
-    app.command(short_help="Write the HTML session report of an output folder.")(report)
-    app.command(short_help="Show the effective configuration as TOML.")(config)
+    app.command(cls=PlainHelp, short_help="Draw the picks (and truth) on a micrograph as a PNG.")(preview)
+    app.command(cls=PlainHelp, short_help="Write the HTML session report of an output folder.")(report)
+    app.command(cls=PlainHelp, short_help="Show the effective configuration as TOML.")(config)

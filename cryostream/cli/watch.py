@@ -28,6 +28,7 @@ from .common import (
     OnConfigChangeOption,
     OutOption,
     PixelSizeOption,
+    PlainHelp,
     PresetOption,
     SchedulerOption,
     SuffixOption,
@@ -149,5 +150,5 @@ def status_text(status: SessionStatus) -> str:
 
 
 def register(app: typer.Typer) -> None:
-    app.command(short_help="Pick each micrograph as it lands in an acquisition folder.")(watch)
-    app.command(short_help="How far along an output folder is.")(status)
+    app.command(cls=PlainHelp, short_help="Pick each micrograph as it lands in an acquisition folder.")(watch)
+    app.command(cls=PlainHelp, short_help="How far along an output folder is.")(status)
