@@ -26,7 +26,8 @@ from cryostream.session.journal import Journal, journal_path
 from cryostream.session.outputs import provenance
 from cryostream.star import write_star
 
-BENCH = Path(__file__).resolve().parents[2] / "shared" / "bench"
+ROOT = Path(__file__).resolve().parents[1]
+BENCH = ROOT.parent / "shared" / "bench"
 PIXEL_SIZE_ANGSTROM = 1.5
 DIAMETER_PX = 40.0
 DIAMETER_ANGSTROM = DIAMETER_PX * PIXEL_SIZE_ANGSTROM
@@ -63,9 +64,12 @@ def bench_set(name: str) -> Path:
 
 def run_cryostream(*args: str, cwd: Path | None = None, timeout: float = 300,
                    env: dict[str, str] | None = None) -> subprocess.CompletedProcess:
-    """``python -m cryostream ARGS`` in a subprocess, as a user runs it (text output)."""
+    """``python -m cryostream ARGS`` in a subprocess, as a user runs it (text output), with this
+    checkout's package first on the path whatever ``cwd`` is (not an installed copy)."""
+    path = os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")]))
     return subprocess.run([sys.executable, "-m", "cryostream", *args], capture_output=True,
-                          text=True, timeout=timeout, cwd=cwd, env={**os.environ, **(env or {})})
+                          text=True, timeout=timeout, cwd=cwd,
+                          env={**os.environ, "PYTHONPATH": path, **(env or {})})
 
 
 def invoke(*args: str) -> object:
