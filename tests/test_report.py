@@ -128,6 +128,17 @@ def test_file_names_wrap_between_words_never_inside_an_extension(tmp_path: Path)
     assert "overflow-wrap: anywhere" not in page
 
 
+def test_a_pick_into_a_relative_folder_reports_from_anywhere(tmp_path: Path) -> None:
+    made = synthetic_micrograph((256, 256), n_particles=5, diameter_px=40, seed=0)
+    write_mrc(made.image, tmp_path / "mics" / "m.mrc", made.pixel_size_angstrom)
+    picked = run_cryostream("pick", "mics", "-o", "out", "--diameter", "60", "--workers", "1",
+                            cwd=tmp_path)
+    assert picked.returncode == 0, picked.stderr
+    page = write_report(tmp_path / "out").read_text()  # read from the tests' working folder
+    assert "thumbnail skipped" not in page
+    assert summary_value(page, "particle-diameter") == "60 Å = 40 px at 1.5 Å/px"
+
+
 def test_report_thumbnails_decode_with_picks_drawn(session: Path) -> None:
     page = write_report(session, session / "elsewhere.html").read_text()
     encoded = re.findall(r"src='data:image/jpeg;base64,([^']+)'", page)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import shutil
 from collections import Counter
 from collections.abc import Iterator
@@ -76,8 +77,9 @@ def pick(inputs: InputsArgument, out: OutOption = Path("picks"), diameter: Diame
     if not selected.micrographs:
         raise UsageError(f"no micrographs found in {' '.join(inputs)}{skipped_mostly(selected)}; "
                          "see --dry-run")
-    tasks = mirrored_tasks(selected, out, check_suffix(suffix))
-    options = SessionOptions("pick", output_options(out, box, image_format),
+    out_dir = Path(os.path.abspath(out))  # the journal records outputs wherever it is read from
+    tasks = mirrored_tasks(selected, out_dir, check_suffix(suffix))
+    options = SessionOptions("pick", output_options(out_dir, box, image_format),
                              check_choice(on_config_change), pixel_size)
     with progress_bar(len(tasks)) as on_event:
         summary = run_batch(options, config, tasks, executor_choice(executor, workers, scheduler),
