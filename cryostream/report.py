@@ -19,7 +19,7 @@ from pathlib import Path
 
 import numpy as np
 from matplotlib.axes import Axes
-from matplotlib.dates import AutoDateLocator, DateFormatter
+from matplotlib.dates import AutoDateLocator, DateFormatter, date2num
 from matplotlib.figure import Figure
 
 from . import __version__
@@ -248,7 +248,7 @@ def clock_axis(axes: Axes, times: list[datetime], label: str) -> None:
     span = (last - first).total_seconds()
     if span < MIN_AXIS_SECONDS:
         pad = timedelta(seconds=(MIN_AXIS_SECONDS - span) / 2)
-        axes.set_xlim(np.datetime64(first - pad, "us"), np.datetime64(last + pad, "us"))
+        axes.set_xlim(date2num(first - pad), date2num(last + pad))
     axes.xaxis.set_major_locator(AutoDateLocator(minticks=3, maxticks=7))
     axes.xaxis.set_major_formatter(DateFormatter(
         "%H:%M:%S" if span < 600 else "%H:%M" if last.date() == first.date() else "%d %b %H:%M"))
