@@ -139,8 +139,10 @@ def _numeric(path: Path, row_name: str, table: pd.DataFrame) -> pd.DataFrame:
         bad = ~np.isfinite(values)
         if bad.any():
             row = int(np.argmax(bad))
-            raise BadInputError(path, f"{row_name.format(row + 1)}, column {column}: "
-                                f"{table[column].iloc[row]!r} is not a finite number")
+            value = table[column].iloc[row]
+            shown = repr(value) if isinstance(value, str) else str(value)
+            raise BadInputError(path, f"{row_name.format(row + 1)}, column {column}: {shown} is "
+                                "not a finite number")
         table[column] = values
     return table
 
