@@ -20,6 +20,7 @@ MICROGRAPH_SUFFIXES = MRC_SUFFIXES + IMAGE_SUFFIXES
 MIN_SIDE_PX = 16
 MRC_HEADER_BYTES = 1024
 MRC_MODES = (0, 1, 2, 6, 12)  # the real-valued image modes
+UNSET_PIXEL_SIZE_ANGSTROM = 1.0  # what an MRC header says when nobody set its pixel size
 
 
 class BadInputError(ValueError):
@@ -34,10 +35,6 @@ class BadInputError(ValueError):
         super().__init__(f"{self.path}: {self.problem}")
 
 
-class UnsetPixelSizeWarning(UserWarning):
-    """The MRC header says 1.0 Å/px, which is usually an unset header rather than a real value."""
-
-
 @dataclass(frozen=True)
 class Micrograph:
     """A 2-D micrograph as float32, with its pixel size in Å (None when the file has none)."""
@@ -49,6 +46,42 @@ class Micrograph:
     @property
     def shape(self) -> tuple[int, int]:
         return (int(self.data.shape[0]), int(self.data.shape[1]))
+
+
+@dataclass(frozen=True)
+class MicrographHeader:
+    """What a micrograph file says about itself, read without its pixels: its size in pixels
+    (rows, columns), how many frames it stacks, and its pixel size in Å (None: it has none)."""
+
+    path: Path
+    shape: tuple[int, int]
+    frames: int
+    pixel_size_angstrom: float | None
+
+    @property
+    def pixel_size_looks_unset(self) -> bool:
+        """An MRC header saying exactly 1.0 Å/px: usually one nobody set, not a real value."""
+        return self.pixel_size_angstrom == UNSET_PIXEL_SIZE_ANGSTROM
+
+
+def read_header(path: str | Path) -> MicrographHeader:
+    """Read a micrograph's header only (MRC header, or the image header of PNG/JPEG/TIFF): cheap
+    enough to check a session's parameters against before any micrograph is picked."""
+    path = Path(path)
+    suffix = path.suffix.lower()
+    try:
+        if suffix in MRC_SUFFIXES:
+            with mrcfile.open(path, mode="r", header_only=True) as mrc:
+                header, voxel_x = mrc.header, float(mrc.voxel_size.x)
+            rows, columns, frames = int(header.ny), int(header.nx), max(1, int(header.nz))
+            return MicrographHeader(path, (rows, columns), frames, voxel_x if voxel_x > 0 else None)
+        from PIL import Image  # Pillow (a Matplotlib dependency) reads image headers lazily
+
+        with Image.open(path) as image:
+            columns, rows = image.size
+        return MicrographHeader(path, (rows, columns), 1, None)
+    except (ValueError, OSError, EOFError) as error:
+        raise BadInputError(path, f"its header cannot be read ({error})") from error
 
 
 def read_micrograph(path: str | Path, pixel_size_angstrom: float | None = None) -> Micrograph:
@@ -97,9 +130,6 @@ def _read_mrc(path: Path) -> tuple[np.ndarray, float | None]:
                             "written?", incomplete=True)
     data = (raw.astype(np.float32, copy=False) if raw.ndim == 2
             else raw.mean(axis=0, dtype=np.float32))
-    if voxel_x == 1.0:
-        warnings.warn(f"{path}: header pixel size is exactly 1.0 Å, often an unset header; "
-                      "pass --pixel-size if that is wrong", UnsetPixelSizeWarning, stacklevel=3)
     return data, (voxel_x if voxel_x > 0 else None)
 
 
@@ -111,10 +141,10 @@ def _raise_if_short(path: Path) -> None:
         raise BadInputError(path, f"not a readable MRC file: {size} bytes, shorter than an MRC "
                             "header (still being written?)", incomplete=True)
     try:
-        with warnings.catch_warnings(), \
-                mrcfile.open(path, mode="r", header_only=True, permissive=True) as mrc:
-            warnings.simplefilter("ignore")
-            header = mrc.header
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # permissive: a damaged header is told apart below
+            with mrcfile.open(path, mode="r", header_only=True, permissive=True) as mrc:
+                header = mrc.header
             mode = int(header.mode)
             item = mrcfile.utils.dtype_from_mode(mode).itemsize if mode in MRC_MODES else 0
             expected = (MRC_HEADER_BYTES + int(header.nsymbt)
@@ -145,6 +175,7 @@ def _validate_pixels(path: Path, data: np.ndarray) -> None:
     low, high = float(data.min()), float(data.max())  # NaN or inf anywhere shows up here
     if not (np.isfinite(low) and np.isfinite(high)):
         bad = int(np.size(data) - np.count_nonzero(np.isfinite(data)))
-        raise BadInputError(path, f"{bad} pixels are NaN or infinite")
+        raise BadInputError(path, f"{bad} {'pixel is' if bad == 1 else 'pixels are'} NaN or "
+                            "infinite")
     if low == high:
         raise BadInputError(path, "image is constant (every pixel the same value)")

@@ -9,17 +9,22 @@ downscaled for display and the circles scaled with them.
 
 from __future__ import annotations
 
-import warnings
+from functools import cache
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import cv2
 import numpy as np
 
 from .config import PickerConfig
 from .convert import bin_image, to_uint8
+from .evaluation import Scale
 from .filters import gaussian
 from .io import BadInputError, read_micrograph
-from .star import read_provenance, write_atomically
+from .star import write_atomically
+
+if TYPE_CHECKING:
+    from PIL import ImageFont
 
 # Okabe-Ito colours, RGB.
 PICK_RGB = (230, 159, 0)  # orange
@@ -29,6 +34,7 @@ MISS_RGB = (86, 180, 233)  # sky blue
 LEGEND_BACKGROUND_RGB = (32, 32, 32)
 LEGEND_TEXT_RGB = (255, 255, 255)
 
+MIN_FONT_PX, MAX_FONT_PX = 10, 40  # legend and caption text; 14 px at 480 px (a thumbnail)
 DEFAULT_MAX_SIDE_PX = 2048
 DEFAULT_LOW_PASS_DIAMETERS = 0.05
 OVERLAY_FORMATS = (".png", ".jpg", ".jpeg")
@@ -72,13 +78,15 @@ def display_image(image: np.ndarray, diameter_px: float, max_side_px: int = DEFA
 def draw_overlay(image: np.ndarray, picks_xy: np.ndarray, diameter_px: float,
                  truth_xy: np.ndarray | None = None, *, radius_diameters: float = 0.5,
                  low_pass_diameters: float = 0.0, max_side_px: int = DEFAULT_MAX_SIDE_PX,
-                 low_percentile: float = 1.0, high_percentile: float = 99.0) -> np.ndarray:
+                 low_percentile: float = 1.0, high_percentile: float = 99.0,
+                 caption: str | None = None) -> np.ndarray:
     """An RGB uint8 overlay of ``picks_xy`` ((N, 2) x, y in original pixels) on ``image``.
 
     Without truth every pick is an orange circle. With ``truth_xy`` true positives are bluish
     green, false positives vermillion and missed truth particles dashed sky blue. A legend bar with
-    the counts is added below the image; the image part keeps the display scale of
-    :func:`display_image`, so circles sit at the picks with the particle's diameter.
+    the counts is added below the image, and ``caption`` (one line of text) below that; the
+    image part keeps the display scale of :func:`display_image`, so circles sit at the picks
+    with the particle's diameter.
     """
     gray, scale = display_image(image, diameter_px, max_side_px, low_pass_diameters,
                                 low_percentile, high_percentile)
@@ -104,9 +112,11 @@ def draw_overlay(image: np.ndarray, picks_xy: np.ndarray, diameter_px: float,
         _circles(canvas, picks_xy[is_true], scale, radius, TRUE_POSITIVE_RGB, thickness)
         legend = [("true positives", TRUE_POSITIVE_RGB, False),
                   ("false positives", FALSE_POSITIVE_RGB, False), ("misses", MISS_RGB, True)]
-    return np.vstack([canvas, _legend_bar(canvas.shape[1], [(f"{label}: {counts[label]}", rgb,
-                                                             dashed)
-                                                            for label, rgb, dashed in legend])])
+    bars = [_legend_bar(canvas.shape[1], [(f"{label}: {counts[label]}", rgb, dashed)
+                                          for label, rgb, dashed in legend])]
+    if caption:
+        bars.append(_legend_bar(canvas.shape[1], [(caption, None, False)]))
+    return np.vstack([canvas, *bars])
 
 
 def encode_image(rgb: np.ndarray, suffix: str = ".png") -> bytes:
@@ -119,52 +129,45 @@ def encode_image(rgb: np.ndarray, suffix: str = ".png") -> bytes:
     return encoded.tobytes()
 
 
-def recorded_diameter_px(star_path: str | Path) -> float | None:
-    """The particle diameter in pixels recorded in a cryostream STAR header, if any."""
-    value = read_provenance(star_path).get("diameter_px")
-    return float(value) if value is not None else None
-
-
 def write_preview(micrograph_path: str | Path, out_path: str | Path,
                   config: PickerConfig | None = None, picks_path: str | Path | None = None,
                   truth_path: str | Path | None = None,
                   low_pass_diameters: float = DEFAULT_LOW_PASS_DIAMETERS,
                   max_side_px: int = DEFAULT_MAX_SIDE_PX,
-                  pixel_size_angstrom: float | None = None) -> dict[str, int]:
-    """Write the overlay of one micrograph to ``out_path`` (PNG or JPEG) and return its counts.
+                  pixel_size_angstrom: float | None = None) -> tuple[dict[str, int], str]:
+    """Write the overlay of one micrograph to ``out_path`` (PNG or JPEG), captioned with the file
+    and the particle diameter (Å, px and pixel size); return its counts and the caption.
 
     Picks come from ``picks_path`` (a coordinate STAR) or, without one, from picking the
     micrograph with ``config``. The diameter is ``config``'s (Å, converted with the pixel size:
     ``pixel_size_angstrom`` or the header's) when given, else the one recorded in the picks file.
     """
-    from .evaluation import coordinates_xy  # pandas and SciPy: loaded when an overlay is drawn
+    from .evaluation import coordinates_xy, picks_scale  # pandas and SciPy: loaded when drawn
     from .picker import pick_micrograph, resolve_pixel_size
 
     micrograph_path, out_path = Path(micrograph_path), Path(out_path)
     if out_path.suffix.lower() not in OVERLAY_FORMATS:
         raise BadInputError(out_path, f"overlay must be {' or '.join(OVERLAY_FORMATS)}")
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        micrograph = read_micrograph(micrograph_path, pixel_size_angstrom)
+    micrograph = read_micrograph(micrograph_path, pixel_size_angstrom)
     if picks_path is None:
         if config is None:
             raise BadInputError(micrograph_path, "without a picks file a configuration is "
                                 "needed to pick it (give --diameter in Å or --config)")
         picks = pick_micrograph(micrograph, config)
-        picks_xy, diameter_px = np.column_stack([picks.x, picks.y]), picks.diameter_px
+        picks_xy, scale = (np.column_stack([picks.x, picks.y]),
+                           Scale(picks.diameter_px, picks.pixel_size_angstrom))
     else:
         picks_xy = coordinates_xy(picks_path)
-        recorded = (config.diameter_angstrom / resolve_pixel_size(micrograph)
-                    if config is not None else recorded_diameter_px(picks_path))
-        if recorded is None:
-            raise BadInputError(picks_path, "records no particle diameter; pass --diameter in Å "
-                                "(with --pixel-size for PNG/JPEG/TIFF micrographs)")
-        diameter_px = recorded
+        scale = picks_scale(picks_path, config.diameter_angstrom if config else None,
+                            resolve_pixel_size(micrograph) if config else
+                            micrograph.pixel_size_angstrom)
     truth_xy = coordinates_xy(truth_path) if truth_path is not None else None
-    overlay = draw_overlay(micrograph.data, picks_xy, diameter_px, truth_xy,
-                           low_pass_diameters=low_pass_diameters, max_side_px=max_side_px)
+    caption = f"{micrograph_path.name} · particle diameter {scale.describe()}"
+    overlay = draw_overlay(micrograph.data, picks_xy, scale.diameter_px, truth_xy,
+                           low_pass_diameters=low_pass_diameters, max_side_px=max_side_px,
+                           caption=caption)
     write_atomically(out_path, encode_image(overlay, out_path.suffix))
-    return overlay_counts(picks_xy, diameter_px, truth_xy)
+    return overlay_counts(picks_xy, scale.diameter_px, truth_xy), caption
 
 
 def _circles(canvas: np.ndarray, points_xy: np.ndarray, scale: np.ndarray, radius: float,
@@ -183,27 +186,49 @@ def _circles(canvas: np.ndarray, points_xy: np.ndarray, scale: np.ndarray, radiu
             cv2.circle(canvas, centre, radius_fixed, rgb, thickness, cv2.LINE_AA, _SUBPIXEL_SHIFT)
 
 
-def _legend_bar(width: int, entries: list[tuple[str, tuple[int, int, int], bool]]) -> np.ndarray:
-    """A dark bar with a marker and a label per entry, sized to fit ``width``."""
-    font, pad = cv2.FONT_HERSHEY_SIMPLEX, 0.6
-    text_widths = [cv2.getTextSize(label, font, 1.0, 2)[0][0] for label, _, _ in entries]
-    text_height = cv2.getTextSize("Ag", font, 1.0, 2)[0][1]
-    unit_width = sum(text_widths) + len(entries) * text_height * (2 + 2 * pad) + text_height * pad
-    font_scale = min(max(width / 1400, 0.5), width / unit_width)
-    height = max(12, round(text_height * font_scale * 2.2))
+def _legend_bar(width: int, entries: list[tuple[str, tuple[int, int, int] | None, bool]]
+                ) -> np.ndarray:
+    """A dark bar with a marker (none where the colour is None) and a label per entry, in a font
+    sized to fit ``width``."""
+    from PIL import Image, ImageDraw
+
+    size = max(MIN_FONT_PX, min(round(width / 34), MAX_FONT_PX))
+    while size > MIN_FONT_PX and _entries_width(entries, size) > width:
+        size -= 1
+    height, marker, pad = round(size * 1.9), max(3, round(size * 0.4)), size * 0.6
     bar = np.empty((height, width, 3), np.uint8)
     bar[:] = LEGEND_BACKGROUND_RGB
-    line = max(1, round(font_scale * 2))
-    marker = max(3, round(text_height * font_scale * 0.5))
-    x, baseline = text_height * font_scale * pad, round(height / 2 + text_height * font_scale / 2)
-    for (label, rgb, dashed), text_width in zip(entries, text_widths, strict=True):
-        _circles(bar, np.array([[x + marker, height / 2 - 0.5]]), np.ones(2), marker, rgb, line,
-                 dashed)
-        x += 2 * marker + text_height * font_scale * pad
-        cv2.putText(bar, label, (round(x), baseline), font, font_scale, LEGEND_TEXT_RGB, line,
-                    cv2.LINE_AA)
-        x += text_width * font_scale + text_height * font_scale * 2 * pad
-    return bar
+    line = max(1, round(size / 12))
+    x, places = pad, []
+    for label, rgb, dashed in entries:
+        if rgb is not None:
+            _circles(bar, np.array([[x + marker, height / 2 - 0.5]]), np.ones(2), marker, rgb,
+                     line, dashed)
+            x += 2 * marker + pad
+        places.append((x, label))
+        x += _font(size).getlength(label) + 2 * pad
+    image = Image.fromarray(bar)
+    draw = ImageDraw.Draw(image)
+    for x, label in places:
+        draw.text((x, height / 2), label, font=_font(size), fill=LEGEND_TEXT_RGB, anchor="lm")
+    return np.asarray(image)
+
+
+def _entries_width(entries: list[tuple[str, tuple[int, int, int] | None, bool]],
+                   size: int) -> float:
+    markers = sum(rgb is not None for _, rgb, _ in entries)
+    return (sum(_font(size).getlength(label) for label, _, _ in entries)
+            + markers * (0.8 * size + 0.6 * size) + len(entries) * 1.2 * size + 0.6 * size)
+
+
+@cache
+def _font(size_px: int) -> ImageFont.FreeTypeFont:
+    """DejaVu Sans, which Matplotlib ships (it has Å, which OpenCV's fonts lack)."""
+    import matplotlib
+    from PIL import ImageFont
+
+    return ImageFont.truetype(str(Path(matplotlib.get_data_path()) / "fonts" / "ttf" /
+                                  "DejaVuSans.ttf"), size_px)
 
 
 def _points(points: np.ndarray | None) -> np.ndarray:

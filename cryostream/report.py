@@ -10,22 +10,23 @@ from __future__ import annotations
 import base64
 import html
 import io
+import os
 import statistics
 import time
-import warnings
 from collections.abc import Sequence
-from datetime import datetime
+from datetime import datetime, timedelta
 from pathlib import Path
 
 import numpy as np
-from matplotlib.dates import AutoDateLocator, ConciseDateFormatter
+from matplotlib.axes import Axes
+from matplotlib.dates import AutoDateLocator, DateFormatter, date2num
 from matplotlib.figure import Figure
 
 from . import __version__
 from .config import dump_config
-from .evaluation import coordinates_xy
+from .evaluation import Scale, coordinates_xy, picks_scale
 from .io import BadInputError, read_micrograph
-from .preview import DEFAULT_LOW_PASS_DIAMETERS, draw_overlay, encode_image, recorded_diameter_px
+from .preview import DEFAULT_LOW_PASS_DIAMETERS, draw_overlay, encode_image
 from .session.journal import Entry, Journal, journal_path
 from .star import read_coordinates, write_atomically
 
@@ -33,6 +34,8 @@ REPORT_NAME = "report.html"
 GALLERY_SIZE = 8
 HISTOGRAM_MICROGRAPHS = 200
 THUMBNAIL_SIDE_PX = 480
+MIN_RATE_SECONDS = 600.0  # a rate per hour from a shorter span says little
+MIN_AXIS_SECONDS = 60.0  # time axes span at least this
 PLOT_COLOUR = "#0072B2"  # Okabe-Ito blue
 FAILED_COLOUR = "#D55E00"  # Okabe-Ito vermillion
 
@@ -47,8 +50,8 @@ td.number { text-align: right; font-variant-numeric: tabular-nums; }
 .plots { display: flex; flex-wrap: wrap; gap: 1em; } .plots img { max-width: 100%; }
 .gallery { display: grid; grid-template-columns: repeat(auto-fill, minmax(340px, 1fr)); gap: 1em; }
 figure { margin: 0; } figure img { width: 100%; } figcaption { font-size: 0.85em; color: #444;
-       overflow-wrap: anywhere; }
-.note { color: #8a4b00; } .failed td { overflow-wrap: anywhere; }
+       overflow-wrap: break-word; }
+.note { color: #8a4b00; } .failed td { overflow-wrap: break-word; } td.when { white-space: nowrap; }
 #image-problem { display: none; background: #fde2d0; padding: 0.5em; }
 """
 
@@ -100,7 +103,7 @@ def render_report(out_dir: Path, entries: Sequence[Entry],
         f"<h1>cryostream session report</h1><p class='meta'>{_text(out_dir.resolve())} &middot; "
         f"generated {generated} by cryostream {__version__}</p>",
         "<p id='image-problem'></p>",
-        "<h2>Summary</h2>", _summary_table(entries),
+        "<h2>Summary</h2>", _summary_table(entries, _scales(done[-GALLERY_SIZE:])),
         "<h2>Plots</h2>", _plots(done),
         f"<h2>Latest micrographs ({min(GALLERY_SIZE, len(done))} of {len(done)})</h2>",
         _gallery(done[-GALLERY_SIZE:][::-1]),
@@ -113,8 +116,10 @@ def render_report(out_dir: Path, entries: Sequence[Entry],
             f"<body>{''.join(sections)}<script>{IMAGE_CHECK}</script></body></html>\n")
 
 
-def session_summary(entries: Sequence[Entry]) -> dict[str, str]:
-    """The summary figures (label -> formatted value), also used by the page's ids."""
+def session_summary(entries: Sequence[Entry], scales: Sequence[Scale] = ()) -> dict[str, str]:
+    """The summary figures (label -> formatted value), also used by the page's ids; ``scales``
+    are the particle diameters and pixel sizes the latest micrographs were picked at. A rate per
+    hour is given once the session has run for :data:`MIN_RATE_SECONDS`."""
     done = [entry for entry in entries if entry.status == "done"]
     failed = [entry for entry in entries if entry.status == "failed"]
     picks = [entry.picks or 0 for entry in done]
@@ -124,8 +129,9 @@ def session_summary(entries: Sequence[Entry]) -> dict[str, str]:
     finished = len(done) + len(failed)
     starts = [entry.discovered_at for entry in entries if entry.discovered_at is not None]
     ends = [entry.completed_at for entry in entries if entry.completed_at is not None]
-    span_hours = (max(ends) - min(starts)) / 3600 if starts and ends else 0.0
+    span = max(ends) - min(starts) if starts and ends else 0.0
     return {
+        "particle diameter": "; ".join(sorted({scale.describe() for scale in scales})) or "-",
         "micrographs seen": str(len(entries)),
         "picked": str(len(done)),
         "failed": str(len(failed)),
@@ -136,8 +142,10 @@ def session_summary(entries: Sequence[Entry]) -> dict[str, str]:
                                  if merits else "-"),
         "seconds per micrograph (median, one worker)":
             f"{statistics.median(seconds):.2f}" if seconds else "-",
+        "session span (first seen to last finished)": _duration(span) if span else "-",
         "micrographs per hour (wall clock)":
-            f"{finished / span_hours:.0f}" if span_hours > 0 else "-",
+            f"{finished / span * 3600:.0f}" if span >= MIN_RATE_SECONDS else
+            f"- (after {MIN_RATE_SECONDS / 60:.0f} min)",
         "failure rate": f"{100 * len(failed) / finished:.1f} %" if finished else "-",
         "first seen": _clock(min(starts)) if starts else "-",
         "last finished": _clock(max(ends)) if ends else "-",
@@ -157,11 +165,30 @@ def acquisition_time(entry: Entry) -> float:
         return entry.discovered_at or entry.completed_at or time.time()
 
 
-def _summary_table(entries: Sequence[Entry]) -> str:
+def _summary_table(entries: Sequence[Entry], scales: Sequence[Scale]) -> str:
     rows = "".join(f"<tr><th>{_text(label)}</th><td class='number' id='{_slug(label)}'>"
                    f"{_text(value)}</td></tr>"
-                   for label, value in session_summary(entries).items())
+                   for label, value in session_summary(entries, scales).items())
     return f"<table class='summary'>{rows}</table>"
+
+
+def _scales(entries: Sequence[Entry]) -> list[Scale]:
+    """The particle diameter and pixel size recorded in the entries' coordinate files."""
+    scales = []
+    for entry in entries:
+        try:
+            scales.append(picks_scale(entry.output or entry.path))
+        except (BadInputError, OSError):
+            continue
+    return scales
+
+
+def _duration(seconds: float) -> str:
+    """``45 s``, ``20 min``, ``3 h 05 min``."""
+    if seconds < 60:
+        return f"{seconds:.0f} s"
+    minutes = round(seconds / 60)
+    return f"{minutes} min" if minutes < 60 else f"{minutes // 60} h {minutes % 60:02d} min"
 
 
 def _plots(done: Sequence[Entry]) -> str:
@@ -206,13 +233,27 @@ def _time_plot(times: list[datetime], values: list[float], xlabel: str, ylabel: 
     axes = figure.subplots()
     axes.plot(np.array(times, dtype="datetime64[us]"), values, "o", color=PLOT_COLOUR,
               markersize=3.5)
-    locator = AutoDateLocator()
-    axes.xaxis.set_major_locator(locator)
-    axes.xaxis.set_major_formatter(ConciseDateFormatter(locator))
-    axes.set(xlabel=xlabel, ylabel=ylabel, title=title)
+    clock_axis(axes, times, xlabel)
+    axes.set(ylabel=ylabel, title=title)
     axes.set_ylim(0, max(max(values, default=0.0) * 1.12, 1.0))
     axes.grid(alpha=0.3)
     return title, _png(figure)
+
+
+def clock_axis(axes: Axes, times: list[datetime], label: str) -> None:
+    """An x axis of clock times: ticks with seconds when the span is short, the date in the axis
+    label, and at least :data:`MIN_AXIS_SECONDS` shown (a batch of a few seconds would otherwise
+    be labelled in bare seconds)."""
+    first, last = min(times), max(times)
+    span = (last - first).total_seconds()
+    if span < MIN_AXIS_SECONDS:
+        pad = timedelta(seconds=(MIN_AXIS_SECONDS - span) / 2)
+        axes.set_xlim(date2num(first - pad), date2num(last + pad))
+    axes.xaxis.set_major_locator(AutoDateLocator(minticks=3, maxticks=7))
+    axes.xaxis.set_major_formatter(DateFormatter(
+        "%H:%M:%S" if span < 600 else "%H:%M" if last.date() == first.date() else "%d %b %H:%M"))
+    dates = f"{first:%Y-%m-%d}" + (f" to {last:%Y-%m-%d}" if last.date() != first.date() else "")
+    axes.set_xlabel(f"{label} ({dates})")
 
 
 def _histogram(values: np.ndarray, title: str) -> tuple[str, bytes]:
@@ -232,7 +273,7 @@ def _gallery(entries: Sequence[Entry]) -> str:
         return "<p class='note'>No micrograph picked yet.</p>"
     items = []
     for entry in entries:
-        caption = (f"{_text(Path(entry.path).name)}<br>{entry.picks} picks &middot; "
+        caption = (f"{_breakable(Path(entry.path).name)}<br>{entry.picks} picks &middot; "
                    f"{entry.seconds or 0:.2f} s &middot; {_clock(entry.completed_at)}")
         try:
             jpeg = _thumbnail(entry)
@@ -249,12 +290,8 @@ def _thumbnail(entry: Entry) -> bytes:
     times smaller as JPEG than as PNG, and the report is rewritten every few micrographs)."""
     if entry.output is None:
         raise BadInputError(entry.path, "the journal records no coordinate file")
-    diameter_px = recorded_diameter_px(entry.output)
-    if diameter_px is None:
-        raise BadInputError(entry.output, "records no particle diameter")
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        micrograph = read_micrograph(entry.path)
+    diameter_px = picks_scale(entry.output).diameter_px
+    micrograph = read_micrograph(entry.path)
     overlay = draw_overlay(micrograph.data, coordinates_xy(entry.output), diameter_px,
                            low_pass_diameters=DEFAULT_LOW_PASS_DIAMETERS,
                            max_side_px=THUMBNAIL_SIDE_PX)
@@ -262,13 +299,17 @@ def _thumbnail(entry: Entry) -> bytes:
 
 
 def _failures(failed: Sequence[Entry]) -> str:
+    """The failed files below their common folder (named once above the table), each with its
+    reason (without the path again), attempts and when."""
     if not failed:
         return "<p>None.</p>"
-    rows = "".join(f"<tr><td>{_text(entry.path)}</td><td>{_text(entry.error or 'no reason')}</td>"
-                   f"<td class='number'>{entry.attempts}</td><td>{_clock(entry.completed_at)}</td>"
-                   "</tr>" for entry in failed)
-    return ("<table class='failed'><tr><th>file</th><th>reason</th><th>attempts</th>"
-            f"<th>when</th></tr>{rows}</table>")
+    root = os.path.commonpath([os.path.dirname(entry.path) for entry in failed])
+    rows = "".join(f"<tr><td>{_breakable(os.path.relpath(entry.path, root))}</td>"
+                   f"<td>{_breakable((entry.error or 'no reason').removeprefix(entry.path + ': '))}"
+                   f"</td><td class='number'>{entry.attempts}</td>"
+                   f"<td class='when'>{_clock(entry.completed_at)}</td></tr>" for entry in failed)
+    return (f"<p class='meta'>below {_breakable(root)}</p><table class='failed'><tr><th>file</th>"
+            f"<th>reason</th><th>attempts</th><th>when</th></tr>{rows}</table>")
 
 
 def _configurations(configs: dict[str, str | None]) -> str:
@@ -301,3 +342,9 @@ def _slug(label: str) -> str:
 
 def _text(value: object) -> str:
     return html.escape(str(value), quote=True)
+
+
+def _breakable(value: object) -> str:
+    """Text with paths in it, allowed to wrap after ``/`` and ``_`` (never inside a name's
+    extension: ``nan.mr`` / ``c``)."""
+    return _text(value).replace("/", "/<wbr>").replace("_", "_<wbr>")

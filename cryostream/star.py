@@ -17,6 +17,8 @@ import numpy as np
 
 from .io import BadInputError
 
+NUMERIC_COLUMNS = ("rlnCoordinateX", "rlnCoordinateY", "rlnAutopickFigureOfMerit")
+
 if TYPE_CHECKING:
     import pandas as pd
 
@@ -107,7 +109,9 @@ def star_text(blocks: dict[str, pd.DataFrame], comments: Sequence[str] = ()) -> 
 
 
 def read_coordinates(path: str | Path) -> pd.DataFrame:
-    """Read a coordinate or particles STAR file; needs rlnCoordinateX and rlnCoordinateY."""
+    """Read a coordinate or particles STAR file; needs rlnCoordinateX and rlnCoordinateY, which
+    (like rlnAutopickFigureOfMerit) must hold finite numbers: a value that is not one is a
+    :class:`BadInputError` naming the file, the row and the column."""
     import pandas as pd
     import starfile
 
@@ -116,11 +120,31 @@ def read_coordinates(path: str | Path) -> pd.DataFrame:
         data = starfile.read(path, always_dict=True)
     except Exception as error:  # starfile raises many types on malformed input
         raise BadInputError(path, f"not a readable STAR file ({error})") from error
-    for table in data.values():
+    for block, table in data.items():
         if isinstance(table, pd.DataFrame) and {"rlnCoordinateX", "rlnCoordinateY"} <= \
                 set(table.columns):
-            return table
+            return _numeric(path, f"row {{}} of data_{block}" if block else "row {}", table)
     raise BadInputError(path, "has no loop with rlnCoordinateX and rlnCoordinateY columns")
+
+
+def _numeric(path: Path, row_name: str, table: pd.DataFrame) -> pd.DataFrame:
+    """``table`` with its coordinate and figure-of-merit columns as floats (``row_name`` says
+    where a row is, with ``{}`` for its number)."""
+    import pandas as pd
+
+    for column in NUMERIC_COLUMNS:
+        if column not in table.columns:
+            continue
+        values = pd.to_numeric(table[column], errors="coerce").to_numpy(dtype=float)
+        bad = ~np.isfinite(values)
+        if bad.any():
+            row = int(np.argmax(bad))
+            value = table[column].iloc[row]
+            shown = repr(value) if isinstance(value, str) else str(value)
+            raise BadInputError(path, f"{row_name.format(row + 1)}, column {column}: {shown} is "
+                                "not a finite number")
+        table[column] = values
+    return table
 
 
 def read_provenance(path: str | Path) -> dict[str, str]:

@@ -26,7 +26,8 @@ from cryostream.session.journal import Journal, journal_path
 from cryostream.session.outputs import provenance
 from cryostream.star import write_star
 
-BENCH = Path(__file__).resolve().parents[2] / "shared" / "bench"
+ROOT = Path(__file__).resolve().parents[1]
+BENCH = ROOT.parent / "shared" / "bench"
 PIXEL_SIZE_ANGSTROM = 1.5
 DIAMETER_PX = 40.0
 DIAMETER_ANGSTROM = DIAMETER_PX * PIXEL_SIZE_ANGSTROM
@@ -42,11 +43,15 @@ def synthetic_mrc(tmp_path: Path, synthetic: SyntheticMicrograph) -> Path:
     return write_mrc(synthetic.image, tmp_path / "mic.mrc", synthetic.pixel_size_angstrom)
 
 
+def small_image(seed: int = 0, shape: tuple[int, int] = (256, 256)) -> np.ndarray:
+    """A small synthetic micrograph with 40 px particles."""
+    return synthetic_micrograph(shape, n_particles=max(2, shape[0] * shape[1] // 12000),
+                                diameter_px=DIAMETER_PX, seed=seed).image
+
+
 def small_mrc(path: Path, seed: int = 0, shape: tuple[int, int] = (256, 256)) -> Path:
-    """A small synthetic micrograph (40 px particles at 1.5 Å/px) written as a float32 MRC."""
-    image = synthetic_micrograph(shape, n_particles=max(2, shape[0] * shape[1] // 12000),
-                                 diameter_px=DIAMETER_PX, seed=seed).image
-    return write_mrc(image, path, PIXEL_SIZE_ANGSTROM)
+    """A :func:`small_image` written as a float32 MRC at 1.5 Å/px."""
+    return write_mrc(small_image(seed, shape), path, PIXEL_SIZE_ANGSTROM)
 
 
 @pytest.fixture(scope="module")
@@ -67,9 +72,12 @@ def bench_set(name: str) -> Path:
 
 def run_cryostream(*args: str, cwd: Path | None = None, timeout: float = 300,
                    env: dict[str, str] | None = None) -> subprocess.CompletedProcess:
-    """``python -m cryostream ARGS`` in a subprocess, as a user runs it (text output)."""
+    """``python -m cryostream ARGS`` in a subprocess, as a user runs it (text output), with this
+    checkout's package first on the path whatever ``cwd`` is (not an installed copy)."""
+    path = os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")]))
     return subprocess.run([sys.executable, "-m", "cryostream", *args], capture_output=True,
-                          text=True, timeout=timeout, cwd=cwd, env={**os.environ, **(env or {})})
+                          text=True, timeout=timeout, cwd=cwd,
+                          env={**os.environ, "PYTHONPATH": path, **(env or {})})
 
 
 def invoke(*args: str) -> object:

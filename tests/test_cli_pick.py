@@ -163,7 +163,7 @@ def test_an_output_that_is_a_file_or_a_folder_is_one_line(tmp_path: Path,
 ])
 def test_a_read_only_output_is_one_line_before_any_work(tmp_path: Path, small_disk: Path,
                                                         command: list[str]) -> None:
-    from cryostream.bench.picking import write_synthetic_set
+    from cryostream.bench.sets import write_synthetic_set
 
     mic = small_mrc(tmp_path / "in" / "a.mrc")
     labelled = write_synthetic_set(tmp_path / "labelled", 2, shape=(256, 256))

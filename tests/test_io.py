@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from cryostream.bench.synthetic import write_mrc
-from cryostream.io import BadInputError, UnsetPixelSizeWarning, read_micrograph
+from cryostream.io import BadInputError, read_header, read_micrograph
 
 
 @pytest.mark.parametrize("dtype", [np.int8, np.int16, np.float32, np.uint16, np.float16])
@@ -33,10 +33,30 @@ def test_stack_is_averaged_and_override_wins(tmp_path: Path) -> None:
     assert micrograph.pixel_size_angstrom == 1.2
 
 
-def test_unit_pixel_size_warns(tmp_path: Path) -> None:
-    write_mrc(np.random.default_rng(0).normal(size=(32, 32)), tmp_path / "m.mrc", 1.0)
-    with pytest.warns(UnsetPixelSizeWarning, match="m.mrc"):
-        read_micrograph(tmp_path / "m.mrc")
+def _png(path: Path) -> Path:
+    cv2.imwrite(str(path), np.zeros((30, 50), np.uint8))
+    return path
+
+
+@pytest.mark.parametrize(("name", "make", "shape", "frames", "pixel_size", "unset"), [
+    ("m.mrc", lambda p: write_mrc(np.ones((30, 50)), p, 1.5), (30, 50), 1, 1.5, False),
+    ("m.mrc", lambda p: write_mrc(np.ones((30, 50)), p, 1.0), (30, 50), 1, 1.0, True),
+    ("m.mrc", lambda p: write_mrc(np.ones((3, 30, 50)), p, 0.8), (30, 50), 3, 0.8, False),
+    ("m.mrc", lambda p: write_mrc(np.ones((30, 50)), p, 0.0), (30, 50), 1, None, False),
+    ("m.png", _png, (30, 50), 1, None, False),
+])
+def test_header_is_read_without_the_pixels(tmp_path: Path, name: str, make, shape: tuple[int, int],
+                                           frames: int, pixel_size: float | None,
+                                           unset: bool) -> None:
+    header = read_header(make(tmp_path / name))
+    assert (header.shape, header.frames, header.pixel_size_looks_unset) == (shape, frames, unset)
+    assert header.pixel_size_angstrom == pytest.approx(pixel_size)
+
+
+def test_unreadable_header_is_one_line_naming_the_file(tmp_path: Path) -> None:
+    (tmp_path / "bad.png").write_bytes(b"not an image")
+    with pytest.raises(BadInputError, match=r"bad\.png: its header cannot be read"):
+        read_header(tmp_path / "bad.png")
 
 
 def test_reads_png_with_16_bits(tmp_path: Path) -> None:
@@ -60,7 +80,7 @@ def _nan(path: Path) -> Path:
 
 
 @pytest.mark.parametrize(("make", "message"), [
-    (lambda p: _truncated(p), "not a readable MRC"),
+    (lambda p: _truncated(p), "still being written"),
     (lambda p: p.write_bytes(b"this is not an mrc file at all" * 100) and p, "not a readable MRC"),
     (lambda p: p.write_bytes(b"") or p, "empty file"),
     (lambda p: _nan(p), "NaN"),

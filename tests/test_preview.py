@@ -80,6 +80,17 @@ def test_truth_colours_true_positives_false_positives_and_misses() -> None:
         assert any(near(pixel, rgb) for pixel in legend.reshape(-1, 3))
 
 
+@pytest.mark.parametrize("width", [480, 2048])
+def test_caption_is_a_readable_line_below_the_legend(width: int) -> None:
+    image, pick = flat_image(300, width), np.array([[200.0, 150.0]])
+    plain = draw_overlay(image, pick, 60.0)
+    captioned = draw_overlay(image, pick, 60.0, caption="m.mrc · particle diameter 60 Å = 40 px "
+                             "at 1.5 Å/px")
+    bar = captioned[plain.shape[0]:]
+    assert bar.shape[0] >= 26  # text of at least 14 px, also on a report thumbnail (480 px)
+    assert 0.01 < (bar.max(axis=2) > 200).mean() < 0.5  # light text on the dark bar
+
+
 def test_counts_agree_with_the_scoring() -> None:
     rng = np.random.default_rng(3)
     truth = rng.uniform(0, 1000, (40, 2))

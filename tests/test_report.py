@@ -7,6 +7,8 @@ import base64
 import re
 import shutil
 import subprocess
+from dataclasses import replace
+from datetime import datetime, timedelta
 from pathlib import Path
 
 import cv2
@@ -16,8 +18,14 @@ from conftest import run_cryostream
 
 from cryostream.bench.synthetic import synthetic_micrograph, write_mrc
 from cryostream.io import BadInputError
-from cryostream.report import GALLERY_SIZE, write_report
-from cryostream.session.journal import Journal
+from cryostream.report import (
+    GALLERY_SIZE,
+    clock_axis,
+    render_report,
+    session_summary,
+    write_report,
+)
+from cryostream.session.journal import Entry, Journal
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 CHROMIUM_FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
@@ -33,7 +41,7 @@ def session(tmp_path_factory: pytest.TempPathFactory) -> Path:
     for index in range(PICKED):
         made = synthetic_micrograph((512, 512), n_particles=20, diameter_px=40, seed=index)
         write_mrc(made.image, root / "mics" / f"mic_{index}.mrc", made.pixel_size_angstrom)
-    (root / "mics" / "broken.mrc").write_bytes(b"not an MRC file at all" * 10)
+    (root / "mics" / "broken.mrc").write_bytes(b"not an MRC file at all" * 100)
     result = run_cryostream("pick", str(root / "mics"), "-o", str(root / "out"), "--diameter", "60",
                             "--workers", "1")
     assert result.returncode == 1, result.stderr  # the broken file fails, the others are picked
@@ -62,6 +70,73 @@ def test_report_summarises_the_session(session: Path) -> None:
     assert "http://" not in page and "https://" not in page  # nothing to fetch
     assert entries[0].config_digest in page and "diameter_angstrom = 60.0" in page
     assert not [path for path in session.iterdir() if path.name.endswith(".tmp")]
+
+
+def test_report_says_the_diameter_and_pixel_size(session: Path) -> None:
+    page = write_report(session).read_text()
+    assert summary_value(page, "particle-diameter") == "60 Å = 40 px at 1.5 Å/px"
+
+
+def entry(path: str, discovered_at: float, completed_at: float, status: str = "done") -> Entry:
+    return Entry(path, status, 1, discovered_at, 10, 5.0, 0.5, None, None, "abc", discovered_at,
+                 completed_at, 1, path, None, None)
+
+
+@pytest.mark.parametrize(("minutes", "span", "rate"), [
+    (0.05, "3 s", "- (after 10 min)"),  # a tiny batch: no rate per hour from 3 seconds
+    (20.0, "20 min", "60"),
+    (185.0, "3 h 05 min", "6"),
+])
+def test_a_rate_per_hour_is_given_once_it_means_something(minutes: float, span: str,
+                                                          rate: str) -> None:
+    start = 1_700_000_000.0
+    entries = [entry(f"/data/m{index}.mrc", start + index * minutes * 3, start + index * minutes * 3
+                     + minutes * 3) for index in range(20)]
+    summary = session_summary(entries)
+    assert summary["session span (first seen to last finished)"] == span
+    assert summary["micrographs per hour (wall clock)"] == rate
+
+
+@pytest.mark.parametrize(("seconds", "tick_format", "label"), [
+    (5.0, "%H:%M:%S", "time (2026-05-12)"),  # a small batch: clock times, a minute wide
+    (1200.0, "%H:%M", "time (2026-05-12)"),
+    (2 * 86400.0, "%d %b %H:%M", "time (2026-05-12 to 2026-05-14)"),
+])
+def test_time_axes_are_clock_times_with_the_date(seconds: float, tick_format: str,
+                                                 label: str) -> None:
+    from matplotlib.dates import num2date
+    from matplotlib.figure import Figure
+
+    start = datetime(2026, 5, 12, 10, 0, 0)
+    times = [start, start + timedelta(seconds=seconds)]
+    axes = Figure().subplots()
+    axes.plot(np.array(times, dtype="datetime64[us]"), [1, 2])
+    clock_axis(axes, times, "time")
+    low, high = (num2date(limit) for limit in axes.get_xlim())
+    assert (high - low).total_seconds() >= max(seconds, 60.0) - 1e-3
+    assert axes.xaxis.get_major_formatter().fmt == tick_format and axes.get_xlabel() == label
+
+
+def test_file_names_wrap_between_words_never_inside_an_extension(tmp_path: Path) -> None:
+    failed = [replace(entry(f"/data/GridSquare_{index}/Data/FoilHole_{name}_Data.mrc", 1.0, 2.0,
+                            "failed"), error=f"/data/GridSquare_{index}/Data/FoilHole_{name}_Data.mrc: "
+                      "cannot be read") for index, name in ((2, "nan"), (3, "short"))]
+    page = render_report(tmp_path, failed)
+    assert "below /<wbr>data</p>" in page  # the common folder once, then paths below it
+    assert "<td>GridSquare_<wbr>2/<wbr>Data/<wbr>FoilHole_<wbr>nan_<wbr>Data.mrc</td>" in page
+    assert "<td>cannot be read</td>" in page  # the reason without the path again
+    assert "overflow-wrap: anywhere" not in page
+
+
+def test_a_pick_into_a_relative_folder_reports_from_anywhere(tmp_path: Path) -> None:
+    made = synthetic_micrograph((256, 256), n_particles=5, diameter_px=40, seed=0)
+    write_mrc(made.image, tmp_path / "mics" / "m.mrc", made.pixel_size_angstrom)
+    picked = run_cryostream("pick", "mics", "-o", "out", "--diameter", "60", "--workers", "1",
+                            cwd=tmp_path)
+    assert picked.returncode == 0, picked.stderr
+    page = write_report(tmp_path / "out").read_text()  # read from the tests' working folder
+    assert "thumbnail skipped" not in page
+    assert summary_value(page, "particle-diameter") == "60 Å = 40 px at 1.5 Å/px"
 
 
 def test_report_thumbnails_decode_with_picks_drawn(session: Path) -> None:

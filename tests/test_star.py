@@ -62,3 +62,29 @@ def test_unreadable_star_is_a_clear_error(tmp_path: Path, text: str) -> None:
     path.write_text(text)
     with pytest.raises(BadInputError, match="bad.star"):
         read_coordinates(path)
+
+
+@pytest.mark.parametrize(("block", "column", "value", "where"), [
+    ("", "rlnCoordinateY", "abc", "row 2, column rlnCoordinateY: 'abc'"),
+    ("", "rlnCoordinateX", "nan", "row 2, column rlnCoordinateX: nan"),
+    ("particles", "rlnAutopickFigureOfMerit", "inf",
+     "row 2 of data_particles, column rlnAutopickFigureOfMerit: inf"),
+])
+def test_a_coordinate_that_is_not_a_number_names_row_and_column(tmp_path: Path, block: str,
+                                                                column: str, value: str,
+                                                                where: str) -> None:
+    columns = ["rlnCoordinateX", "rlnCoordinateY", "rlnAutopickFigureOfMerit"]
+    rows = [["10.0", "20.0", "1.5"], ["12.0", "30.0", "2.5"]]
+    rows[1][columns.index(column)] = value
+    path = tmp_path / "bad.star"
+    path.write_text(f"data_{block}\n\nloop_\n" + "".join(f"_{name} #{index + 1}\n" for index, name
+                                                         in enumerate(columns))
+                    + "".join(" ".join(row) + "\n" for row in rows))
+    with pytest.raises(BadInputError) as caught:
+        read_coordinates(path)
+    assert str(caught.value) == f"{path}: {where} is not a finite number"
+
+
+def test_numbers_are_read_as_floats(tmp_path: Path) -> None:
+    table = read_coordinates(write_star(_picks(), tmp_path / "mic_autopick.star"))
+    assert table["rlnCoordinateX"].dtype == np.float64 and table["rlnCoordinateY"].tolist() == [7, 27, 47]

@@ -18,7 +18,15 @@ if TYPE_CHECKING:
 from ..config import PickerConfig, dump_config
 from ..session.errors import UsageError, check_output_file
 from ..star import write_atomically
-from .common import ConfigOption, DiameterOption, PixelSizeOption, PresetOption, build_config, console
+from .common import (
+    ConfigOption,
+    DiameterOption,
+    PixelSizeOption,
+    PresetOption,
+    add_command,
+    build_config,
+    console,
+)
 
 BENCH_COLUMNS = ("picker", "D", "picks", "P", "R", "F1", "P int", "R int", "F1 int", "s/mic")
 
@@ -170,5 +178,5 @@ def tune(
 
 
 def register(app: typer.Typer) -> None:
-    app.command(short_help="Benchmark quality and speed on labelled micrographs.")(bench)
-    app.command(short_help="Tune the picker on a few labelled micrographs.")(tune)
+    add_command(app, bench, "Benchmark quality and speed on labelled micrographs.")
+    add_command(app, tune, "Tune the picker on a few labelled micrographs.")

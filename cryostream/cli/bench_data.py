@@ -11,7 +11,7 @@ import typer
 
 from ..session.errors import UsageError
 from ..session.selection import Selection, select_inputs
-from .common import console
+from .common import add_command, console
 
 
 def bench_truth(
@@ -110,9 +110,7 @@ def bench_make_crowded(
 
 
 def register(app: typer.Typer) -> None:
-    app.command("bench-truth", short_help="Truth centres from label masks of drawn discs.")(
-        bench_truth)
-    app.command("bench-simulate", short_help="Write simulated labelled micrograph sets.")(
-        bench_simulate)
-    app.command("bench-make-crowded", short_help="Make a crowded 4k MRC set from real "
-                "micrographs.")(bench_make_crowded)
+    add_command(app, bench_truth, "Truth centres from label masks of drawn discs.", "bench-truth")
+    add_command(app, bench_simulate, "Write simulated labelled micrograph sets.", "bench-simulate")
+    add_command(app, bench_make_crowded,
+                "Make a crowded 4k MRC set from real micrographs.", "bench-make-crowded")

@@ -14,6 +14,7 @@ from rich.console import Console
 from rich.table import Table
 
 from ..star import write_atomically
+from .common import add_command
 
 
 def bench_throughput(
@@ -94,6 +95,6 @@ def bench_latency(
 
 
 def register(app: typer.Typer) -> None:
-    app.command("bench-throughput", short_help="Measure micrographs per second and memory.")(
-        bench_throughput)
-    app.command("bench-latency", short_help="Measure the watcher's latency.")(bench_latency)
+    add_command(app, bench_throughput,
+                "Measure micrographs per second and memory.", "bench-throughput")
+    add_command(app, bench_latency, "Measure the watcher's latency.", "bench-latency")

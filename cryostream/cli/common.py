@@ -3,11 +3,14 @@ from the configuration schema (:data:`cryostream.config.SETTINGS`) and the sessi
 
 from __future__ import annotations
 
+import re
+from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any, NoReturn
 
 import typer
 from rich.console import Console
+from typer.core import TyperCommand
 
 from ..config import PRESET_HELP, SETTINGS, PickerConfig
 from ..session.errors import UsageError
@@ -27,6 +30,44 @@ def fail(message: str, code: int = 2) -> NoReturn:
     """Print a one-line error and exit."""
     console.print(f"[red]error:[/red] {message}", highlight=False)
     raise typer.Exit(code)
+
+
+class PlainHelp(TyperCommand):
+    """Help as command-line tools print it: ``Usage: cryostream evaluate [OPTIONS] PICKS TRUTH``
+    and ``INPUTS...`` in the arguments, not typer's ``{picks}`` and ``<list[str]>``; a repeatable
+    option shows the type of one value, a bounded one its number type."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        for param in self.params:
+            if param.param_type_name == "argument" and param.name:
+                param.metavar = param.name.upper() + ("..." if param.nargs != 1 else "")
+
+    def collect_usage_pieces(self, ctx: Any) -> list[str]:
+        arguments = [param for param in self.get_params(ctx) if param.param_type_name == "argument"]
+        return [self.options_metavar or "", *(str(param.metavar) if param.required
+                                              else f"[{param.metavar}]" for param in arguments)]
+
+    def format_options(self, ctx: Any, formatter: Any) -> None:
+        sections: dict[str, list[tuple[str, str]]] = {"Arguments": [], "Options": []}
+        for param in self.get_params(ctx):
+            record = param.get_help_record(ctx)
+            if record is None:
+                continue
+            if param.param_type_name == "argument":
+                sections["Arguments"].append((str(param.metavar), record[1]))
+            else:
+                name = re.sub(r"<list\[(\w+)\]>|<(\w+) range>", r"<\1\2>", record[0])
+                sections["Options"].append((name, record[1]))
+        for title, records in sections.items():
+            if records:
+                with formatter.section(title):
+                    formatter.write_dl(records)
+
+
+def warn(message: str) -> None:
+    """Print a one-line warning."""
+    console.print(f"[yellow]warning:[/yellow] {message}", highlight=False)
 
 
 def schema_option(name: str, *aliases: str) -> Any:
@@ -95,3 +136,8 @@ def executor_choice(executor: str, workers: int | None, scheduler: str | None) -
         raise UsageError(f"--executor must be local or dask, got {executor!r}")
     return ExecutorChoice(executor, workers, scheduler)
 
+
+def add_command(app: typer.Typer, function: Callable[..., None], short_help: str,
+                name: str | None = None) -> None:
+    """Register a command with the help layout every cryostream command uses (:class:`PlainHelp`)."""
+    app.command(name, cls=PlainHelp, short_help=short_help)(function)

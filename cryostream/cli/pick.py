@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import shutil
 from collections import Counter
 from collections.abc import Iterator
@@ -32,17 +33,19 @@ from .common import (
     SuffixOption,
     ThresholdOption,
     WorkersOption,
+    add_command,
     build_config,
     console,
     executor_choice,
     output_options,
+    warn,
 )
 
 if TYPE_CHECKING:
     from ..session.engine import EventSink, Summary
 
 InputsArgument = Annotated[list[str], typer.Argument(
-    metavar="INPUTS...", help="Micrograph files (MRC, PNG, JPEG, TIFF), folders (searched "
+    help="Micrograph files (MRC, PNG, JPEG, TIFF), folders (searched "
     "recursively for exposures) or globs.")]
 DryRunOption = Annotated[bool, typer.Option(
     "--dry-run", help="List what would be picked and why the rest is skipped; pick nothing.")]
@@ -72,9 +75,11 @@ def pick(inputs: InputsArgument, out: OutOption = Path("picks"), diameter: Diame
         show_selection(selected)
         return
     if not selected.micrographs:
-        raise UsageError(f"no micrographs found in {' '.join(inputs)} (see --dry-run)")
-    tasks = mirrored_tasks(selected, out, check_suffix(suffix))
-    options = SessionOptions("pick", output_options(out, box, image_format),
+        raise UsageError(f"no micrographs found in {' '.join(inputs)}{skipped_mostly(selected)}; "
+                         "see --dry-run")
+    out_dir = Path(os.path.abspath(out))  # the journal records outputs wherever it is read from
+    tasks = mirrored_tasks(selected, out_dir, check_suffix(suffix))
+    options = SessionOptions("pick", output_options(out_dir, box, image_format),
                              check_choice(on_config_change), pixel_size)
     with progress_bar(len(tasks)) as on_event:
         summary = run_batch(options, config, tasks, executor_choice(executor, workers, scheduler),
@@ -85,7 +90,7 @@ def pick(inputs: InputsArgument, out: OutOption = Path("picks"), diameter: Diame
 @contextmanager
 def progress_bar(total: int) -> Iterator[EventSink]:
     """A transient progress bar (on a terminal) advanced by the session's events, with failures
-    printed as they happen."""
+    and warnings printed as they happen."""
     progress = Progress(TextColumn("picking"), BarColumn(), MofNCompleteColumn(),
                         TimeRemainingColumn(), console=console, transient=True,
                         disable=not console.is_terminal)
@@ -98,6 +103,8 @@ def progress_bar(total: int) -> Iterator[EventSink]:
             progress.advance(task)
         if kind == "failed":
             progress.console.print(f"[red]failed:[/red] {fields['error']}", highlight=False)
+        elif kind == "warning":
+            warn(fields["message"])
 
     with progress:
         yield on_event
@@ -127,6 +134,12 @@ def show_selection(selected: Selected) -> None:
                f"mirror the folders below {selected.root}")
 
 
+def skipped_mostly(selected: Selected) -> str:
+    """Why most of the files found were skipped (``: 3 files skipped (does not match ...)``)."""
+    return "".join(f": {count} {'file' if count == 1 else 'files'} skipped ({reason})" for
+                   reason, count in Counter(why for _, why in selected.skipped).most_common(1))
+
+
 def demo(folder: Annotated[Path, typer.Argument(help="Where to write the synthetic acquisition "
                                                 "and its picks (replaced if it exists).")
                            ] = Path("cryostream-demo"),
@@ -151,5 +164,5 @@ def demo(folder: Annotated[Path, typer.Argument(help="Where to write the synthet
 
 
 def register(app: typer.Typer) -> None:
-    app.command(short_help="Pick micrographs and write coordinate STAR files.")(pick)
-    app.command(short_help="Try it on synthetic micrographs: write, pick, score.")(demo)
+    add_command(app, pick, "Pick micrographs and write coordinate STAR files.")
+    add_command(app, demo, "Try it on synthetic micrographs: write, pick, score.")

@@ -11,6 +11,7 @@ import typer
 from ..config import PickerConfig, dump_config
 from ..preview import DEFAULT_LOW_PASS_DIAMETERS, DEFAULT_MAX_SIDE_PX, write_preview
 from ..session.errors import check_output_file, output_boundary
+from ..session.settings import check_positive
 from ..star import write_atomically
 from .common import (
     ConfigOption,
@@ -18,8 +19,10 @@ from .common import (
     PixelSizeOption,
     PresetOption,
     ThresholdOption,
+    add_command,
     build_config,
     console,
+    warn,
 )
 
 
@@ -38,22 +41,30 @@ def preview(
     preset_name: PresetOption = "default",
     config_file: ConfigOption = None,
     low_pass: Annotated[float, typer.Option(
-        "--low-pass", help="Gaussian low-pass for visibility: sigma in particle diameters "
-        "(0 = off).")] = DEFAULT_LOW_PASS_DIAMETERS,
+        "--low-pass-diameters", help="Gaussian low-pass for visibility: sigma in particle "
+        "diameters (0 = off).")] = DEFAULT_LOW_PASS_DIAMETERS,
     max_side: Annotated[int, typer.Option(
-        "--max-side", help="Downscale for display so the longer side is at most this many pixels; "
-        "circles keep the particle's diameter.")] = DEFAULT_MAX_SIDE_PX,
+        "--max-side-px", min=64, help="Downscale for display so the longer side is at most this "
+        "many pixels; circles keep the particle's diameter.")] = DEFAULT_MAX_SIDE_PX,
 ) -> None:
     """Draw circles of the particle diameter on a micrograph: picks in orange, or with --truth
-    true positives, false positives and misses in colour-blind-safe colours with a legend."""
+    true positives, false positives and misses in colour-blind-safe colours with a legend; a
+    caption names the file and the diameter (Å, px and pixel size)."""
+    from ..session.preflight import check_first_micrograph
+
+    check_positive("--pixel-size", pixel_size, "Å/px")
+    check_positive("--low-pass-diameters", low_pass or None, "particle diameters")
     config = (build_config(diameter, preset_name, config_file)
               if picks is None or diameter is not None or config_file is not None else None)
+    if config is not None:
+        for note in check_first_micrograph(micrograph, config.diameter_angstrom, pixel_size):
+            warn(note)
     check_output_file(out)
     with output_boundary(out):
-        counts = write_preview(micrograph, out, config, picks, truth, low_pass, max_side,
-                               pixel_size)
+        counts, caption = write_preview(micrograph, out, config, picks, truth, low_pass,
+                                        max_side, pixel_size)
     summary = ", ".join(f"{count} {label}" for label, count in counts.items())
-    console.print(f"wrote {out}: {summary}", highlight=False)
+    console.print(f"wrote {out}: {summary} ({caption})", highlight=False)
 
 
 def report(
@@ -103,6 +114,6 @@ def config(
 
 
 def register(app: typer.Typer) -> None:
-    app.command(short_help="Draw the picks (and truth) on a micrograph as a PNG.")(preview)
-    app.command(short_help="Write the HTML session report of an output folder.")(report)
-    app.command(short_help="Show the effective configuration as TOML.")(config)
+    add_command(app, preview, "Draw the picks (and truth) on a micrograph as a PNG.")
+    add_command(app, report, "Write the HTML session report of an output folder.")
+    add_command(app, config, "Show the effective configuration as TOML.")

@@ -33,6 +33,7 @@ from .common import (
     SuffixOption,
     ThresholdOption,
     WorkersOption,
+    add_command,
     build_config,
     console,
     executor_choice,
@@ -157,5 +158,5 @@ def status_text(status: SessionStatus) -> str:
 
 
 def register(app: typer.Typer) -> None:
-    app.command(short_help="Pick each micrograph as it lands in an acquisition folder.")(watch)
-    app.command(short_help="How far along an output folder is.")(status)
+    add_command(app, watch, "Pick each micrograph as it lands in an acquisition folder.")
+    add_command(app, status, "How far along an output folder is.")

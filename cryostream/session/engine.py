@@ -38,6 +38,8 @@ from .journal import FileState, Journal, journal_path
 from .naming import micrograph_key
 from .outputs import OutputOptions, picks_from_star, write_combined, write_outputs
 from .policy import apply_config_policy
+from .preflight import check_first_micrograph
+from .settings import check_positive
 from .work import PickOutcome, lost_task, pick_file
 
 TICK_SECONDS = 0.1
@@ -71,6 +73,9 @@ class SessionOptions:
     on_config_change: str = "abort"
     pixel_size_angstrom: float | None = None
     retry_failed: bool = True
+
+    def __post_init__(self) -> None:
+        check_positive("--pixel-size", self.pixel_size_angstrom, "Å/px")
 
 
 @dataclass
@@ -125,6 +130,7 @@ class Session:
         self.stale_removed = 0
         self._stack = ExitStack()
         self._next_heartbeat = 0.0
+        self.checked_first = False
         self.journal: Journal
 
     # -- opening and closing the folder ------------------------------------------------------
@@ -213,7 +219,10 @@ class Session:
                 or not task.star.is_file())
 
     def submit(self, task: Task) -> None:
-        """Mark ``task`` queued in the journal and start picking it."""
+        """Mark ``task`` queued in the journal and start picking it. The first task's header is
+        checked against the parameters before anything is picked (see :mod:`.preflight`)."""
+        if not self.checked_first:
+            self.check_first(task)
         state = FileState.of(task.path)
         with output_boundary(self.journal.path):
             self.journal.mark_queued(task.key, task.name, state, self.digest)
@@ -221,6 +230,20 @@ class Session:
         future = self.executor.submit(pick_file, str(task.path), self.config, pixel_size,
                                       self.outputs.image_format is not None)
         self.in_flight[future] = (task, state)
+
+    def check_first(self, task: Task) -> None:
+        """Check the diameter and pixel size against ``task``'s header, once per session (raising
+        :class:`UsageError`), and tell people what they should know as ``warning`` events. A
+        header that cannot be read leaves the check to the next task."""
+        try:
+            notes = check_first_micrograph(task.path, self.config.diameter_angstrom,
+                                           self.options.pixel_size_angstrom,
+                                           task.pixel_size_angstrom)
+        except BadInputError:
+            return
+        self.checked_first = True
+        for note in notes:
+            self.on_event("warning", {"micrograph": task.name, "message": note})
 
     def collect(self, timeout: float | None) -> list[tuple[Task, FileState | None, PickOutcome]]:
         """Wait up to ``timeout`` seconds for picks to finish; return them, not yet recorded. Work

@@ -3,6 +3,7 @@ file, then the options given; a bad value is a :class:`UsageError` naming the op
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
 from typing import Any
 
@@ -31,3 +32,10 @@ def option_overrides(values: dict[str, Any]) -> dict[str, Any]:
     (``diameter``, ``threshold``), for the fields that have an option."""
     return {name: values.get(setting.option.lstrip("-").replace("-", "_"))
             for name, setting in SETTINGS.items() if setting.option is not None}
+
+
+def check_positive(option: str, value: float | None, unit: str = "") -> None:
+    """Refuse an option value (None: not given) that is not a positive finite number."""
+    if value is not None and not (math.isfinite(value) and value > 0):
+        raise UsageError(f"{option} must be a positive number{f' of {unit}' if unit else ''}, "
+                         f"got {value:g}")

@@ -68,6 +68,8 @@ class Reporter:
             sys.stdout.flush()
         elif kind in ("failed", "error"):
             self.console.print(f"[red]{kind}:[/red] {fields.get('error')}", highlight=False)
+        elif kind == "warning":
+            self.console.print(f"[yellow]warning:[/yellow] {fields['message']}", highlight=False)
         elif kind == "retry":
             self.console.print(f"[yellow]retry {fields['attempt']}:[/yellow] {fields['error']}",
                                highlight=False)
@@ -75,7 +77,7 @@ class Reporter:
             self.console.print(fields["message"], highlight=False)
 
     def session_event(self, kind: str, fields: dict[str, Any]) -> None:
-        """Report an event of the session (done, failed) like the daemon's own."""
+        """Report an event of the session (done, failed, warning) like the daemon's own."""
         self.event(kind, **fields)
 
     def status(self, status: WatchStatus, force: bool = False) -> None:
