@@ -66,6 +66,8 @@ def pick_exposures(exposures: Sequence[Exposure], project_dir: Path, out_dir: Pa
     def on_event(kind: str, fields: dict[str, Any]) -> None:
         if kind == "failed":
             log(f"failed: {fields['error']}")
+        elif kind == "warning":
+            log(f"warning: {fields['message']}")
 
     result = run_batch(options, config, tasks, ExecutorChoice("local", args.workers),
                        on_event=on_event)

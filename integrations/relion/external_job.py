@@ -223,6 +223,8 @@ def report_event(kind: str, fields: dict[str, Any]) -> None:
     elif kind == "failed":
         print(f"cryostream-relion: warning: skipped {fields['error']}", file=sys.stderr,
               flush=True)
+    elif kind == "warning":
+        print(f"cryostream-relion: warning: {fields['message']}", file=sys.stderr, flush=True)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
