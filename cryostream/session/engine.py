@@ -89,6 +89,7 @@ class Summary:
     seconds: list[float] = field(default_factory=list)
     cancelled: str | None = None
     started: float = field(default_factory=time.monotonic)
+    finished: float | None = None
 
     def line(self) -> str:
         """One line for people: counts, then speed when anything was picked."""
@@ -101,7 +102,8 @@ class Summary:
         if self.seconds:
             text += (f"; {statistics.median(self.seconds):.3f} s per micrograph (median, one "
                      "worker)")
-        text += f"; {time.monotonic() - self.started:.1f} s in all"
+        ended = time.monotonic() if self.finished is None else self.finished
+        text += f"; {ended - self.started:.1f} s in all"
         if self.cancelled:
             text += f"; stopped early ({self.cancelled})"
         return text
@@ -337,6 +339,7 @@ class Session:
         while self.in_flight and not self.cancel.reason:
             self.record_finished(TICK_SECONDS)
         self.summary.cancelled = self.cancel.reason
+        self.summary.finished = time.monotonic()
         return self.summary
 
     def record_finished(self, timeout: float | None) -> None:
