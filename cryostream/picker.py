@@ -23,6 +23,9 @@ from .io import BadInputError, Micrograph
 
 BIC_MARGIN = 10.0  # "very strong" evidence for two populations on Kass & Raftery's scale
 MAX_BACKGROUND_RATIO = 0.75  # a background population scores well below the particles, not 10 % less
+MIN_PARTICLE_WEIGHT = 0.5  # and is the minority: a small upper component is a tail of outliers
+#                            (contamination, carbon edges: 3-7 % of candidates at 5-8 x the
+#                            particles' merit), not the particles
 # When the smaller size's picks replace the given size's (see resolves_crowding):
 NEW_PICK_DIAMETERS = 0.5  # the picks it adds (over half a diameter from every given-size pick)
 MIN_NEW_FRACTION = 0.3  # number at least 30 % of the given size's picks,
@@ -221,8 +224,10 @@ def adaptive_merit_threshold(merit: np.ndarray, min_candidates: int = 12) -> flo
     candidates are too few or form one population (the mixture does not beat a single Gaussian by
     the Bayesian information criterion), or when the lower component's typical figure of merit is
     above ``MAX_BACKGROUND_RATIO`` of the upper one's (a skewed spread of one population, as on a
-    clean high-contrast micrograph): then they are all particles, or all background, and the
-    absolute floor decides.
+    clean high-contrast micrograph), or when the upper component holds less than
+    ``MIN_PARTICLE_WEIGHT`` of the candidates (a few strong outliers such as contamination above
+    the particles, or the brighter half of one population spread by defocus or ice thickness):
+    then they are all particles, or all background, and the absolute floor decides.
     """
     from sklearn.mixture import GaussianMixture  # slow to import; see cluster.cluster_points
 
@@ -233,10 +238,11 @@ def adaptive_merit_threshold(merit: np.ndarray, min_candidates: int = 12) -> flo
     single = GaussianMixture(1).fit(logs)
     mixture = GaussianMixture(2, random_state=0).fit(logs)
     means = mixture.means_[:, 0]
-    if (mixture.bic(logs) > single.bic(logs) - BIC_MARGIN
-            or np.exp(means.min() - means.max()) > MAX_BACKGROUND_RATIO):
-        return 0.0
     upper = int(np.argmax(means))
+    if (mixture.bic(logs) > single.bic(logs) - BIC_MARGIN
+            or np.exp(means.min() - means.max()) > MAX_BACKGROUND_RATIO
+            or mixture.weights_[upper] < MIN_PARTICLE_WEIGHT):
+        return 0.0
     grid = np.linspace(logs.min(), logs.max(), 256)[:, None]
     above = mixture.predict_proba(grid)[:, upper] > 0.5
     return float(np.exp(grid[np.argmax(above), 0])) if above.any() else 0.0

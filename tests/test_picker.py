@@ -141,10 +141,18 @@ def test_missing_pixel_size_is_a_clear_error(tmp_path: Path) -> None:
 
 def test_adaptive_threshold_separates_two_populations() -> None:
     rng = np.random.default_rng(0)
-    merit = np.concatenate([rng.lognormal(0.0, 0.2, 200), rng.lognormal(1.5, 0.2, 100)])
+    merit = np.concatenate([rng.lognormal(0.0, 0.2, 100), rng.lognormal(1.5, 0.2, 200)])
     threshold = adaptive_merit_threshold(merit)
     assert np.exp(0.4) < threshold < np.exp(1.1)
     assert adaptive_merit_threshold(merit[:5]) == 0.0
+
+
+def test_adaptive_threshold_keeps_particles_below_a_few_strong_outliers() -> None:
+    """Contamination and carbon edges can outscore every particle: a small upper component is
+    that tail, and cutting below it would drop the whole micrograph."""
+    rng = np.random.default_rng(4)
+    merit = np.concatenate([rng.lognormal(np.log(7.0), 0.2, 300), rng.lognormal(np.log(50.0), 0.2, 10)])
+    assert adaptive_merit_threshold(merit) == 0.0
 
 
 def test_adaptive_threshold_keeps_a_single_population_whole() -> None:
