@@ -63,6 +63,9 @@ class PickerConfig:
         diameter (see picker.resolves_crowding); 0 disables.
     adaptive_threshold: also drop, per micrograph, the picks that a two-component Gaussian mixture
         of log figures of merit assigns to the background population.
+    correct_diameter: measure the particle size on each micrograph with the pipeline's learned
+        template (see cryostream.diameter) from 0.6 to 1.35 x the diameter, and pick at the
+        measured size when it is more than 15 % away from the configured one.
     """
 
     diameter_angstrom: float = 150.0
@@ -78,6 +81,7 @@ class PickerConfig:
     crowded_diameter_fraction: float = 0.7
     min_figure_of_merit: float | None = DEFAULT_MIN_SNR
     adaptive_threshold: bool = True
+    correct_diameter: bool = True
 
     def __post_init__(self) -> None:
         for name in NUMBER_FIELDS:

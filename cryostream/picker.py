@@ -18,6 +18,7 @@ from scipy.spatial import cKDTree
 from .cluster import Clusters, cluster_points, points_from_image
 from .config import PickerConfig
 from .convert import bin_blocks, bin_factor_for, to_uint8
+from .diameter import checked_diameter_px, has_template_step
 from .filters import apply_pipeline
 from .io import BadInputError, Micrograph
 
@@ -45,7 +46,9 @@ CROWDED_MIN_WORKING_RATIO = 0.8  # the smaller size is binned to at least 0.8 x 
 
 @dataclass(frozen=True)
 class Picks:
-    """Particle centres in the original micrograph's pixels (x = column, y = row)."""
+    """Particle centres in the original micrograph's pixels (x = column, y = row); diameter_px
+    is the configured diameter, picked_diameter_px the one the picker worked at (they differ
+    when ``correct_diameter`` found the configured one off)."""
 
     x: np.ndarray
     y: np.ndarray
@@ -54,6 +57,7 @@ class Picks:
     pixel_size_angstrom: float
     micrograph_shape: tuple[int, int]
     micrograph: Path
+    picked_diameter_px: float | None = None
 
     def __len__(self) -> int:
         return len(self.x)
@@ -90,15 +94,18 @@ def _converted(micrograph: Micrograph, config: PickerConfig, factor: int) -> np.
 def pick_micrograph(micrograph: Micrograph, config: PickerConfig) -> Picks:
     """Pick particles in one micrograph (pure: no files, no global state)."""
     pixel_size = resolve_pixel_size(micrograph, config)
-    diameter_px = config.diameter_angstrom / pixel_size
+    configured_px = config.diameter_angstrom / pixel_size
+    diameter_px = (checked_diameter_px(micrograph.data, config, configured_px)
+                   if config.correct_diameter and has_template_step(config) else configured_px)
     edge_px = config.edge_diameters * diameter_px
     centres, merit = pick_at_size(micrograph, config, diameter_px, edge_px,
                                   _bin_factor(diameter_px, config.working_diameter_px))
     if config.crowded_diameter_fraction > 0:
         centres, merit = _unless_crowded(micrograph, config, diameter_px, edge_px, centres, merit)
     return Picks(x=centres[:, 1], y=centres[:, 0], figure_of_merit=merit,
-                 diameter_px=diameter_px, pixel_size_angstrom=pixel_size,
-                 micrograph_shape=micrograph.shape, micrograph=micrograph.path)
+                 diameter_px=configured_px, pixel_size_angstrom=pixel_size,
+                 micrograph_shape=micrograph.shape, micrograph=micrograph.path,
+                 picked_diameter_px=diameter_px)
 
 
 def _unless_crowded(micrograph: Micrograph, config: PickerConfig, diameter_px: float,
