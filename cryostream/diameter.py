@@ -38,7 +38,7 @@ MAX_PACKING = 1.0  # strong responses denser than one per d x d are not particle
 MIN_STRONG = 10  # nor are fewer than this many in the region (contamination, ice, carbon)
 STEP = 1.1  # ratio between neighbouring trial diameters
 REGION_DIAMETERS = 16.0  # the curve is measured on a central square this many diameters across
-WORKING_DIAMETER_PX = 16.0  # binned so that the middle trial diameter is about this many pixels
+WORKING_DIAMETER_PX = 12.0  # binned so that the middle trial diameter is about this many pixels
 MIN_ACROSS_DIAMETERS = 8.0  # a trial diameter must fit this many times across the micrograph
 CHECK_BELOW, CHECK_ABOVE = 1.65, 1.35  # the picker's check: from D / 1.65 to 1.35 D (diameters
 #                                        given from memory or as a box size are more often too big)
