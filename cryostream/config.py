@@ -237,6 +237,10 @@ class PickerConfig:
     adaptive_threshold: bool = _setting(
         True, kind=bool, help="Also drop, per micrograph, the picks that a two-component Gaussian "
         "mixture of log figures of merit assigns to a distinct background population")
+    correct_diameter: bool = _setting(
+        True, kind=bool, help="Measure the particle size on each micrograph with the pipeline's "
+        "learned template (see cryostream.diameter) from 0.6 to 1.35 x the diameter, and pick at "
+        "the measured size when it is more than 15 % away from the configured one")
 
     def __post_init__(self) -> None:
         for name, setting in SETTINGS.items():

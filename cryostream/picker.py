@@ -18,11 +18,15 @@ from scipy.spatial import cKDTree
 from .cluster import Clusters, cluster_points, points_from_image
 from .config import PickerConfig
 from .convert import bin_blocks, bin_factor_for, to_uint8
+from .diameter import checked_diameter_px, has_template_step
 from .filters import apply_pipeline
 from .io import BadInputError, Micrograph
 
 BIC_MARGIN = 10.0  # "very strong" evidence for two populations on Kass & Raftery's scale
 MAX_BACKGROUND_RATIO = 0.75  # a background population scores well below the particles, not 10 % less
+MIN_PARTICLE_WEIGHT = 0.5  # and is the minority: a small upper component is a tail of outliers
+#                            (contamination, carbon edges: 3-7 % of candidates at 5-8 x the
+#                            particles' merit), not the particles
 # When the smaller size's picks replace the given size's (see resolves_crowding):
 NEW_PICK_DIAMETERS = 0.5  # the picks it adds (over half a diameter from every given-size pick)
 MIN_NEW_FRACTION = 0.3  # number at least 30 % of the given size's picks,
@@ -42,7 +46,9 @@ CROWDED_MIN_WORKING_RATIO = 0.8  # the smaller size is binned to at least 0.8 x 
 
 @dataclass(frozen=True)
 class Picks:
-    """Particle centres in the original micrograph's pixels (x = column, y = row)."""
+    """Particle centres in the original micrograph's pixels (x = column, y = row); diameter_px
+    is the configured diameter, picked_diameter_px the one the picker worked at (they differ
+    when ``correct_diameter`` found the configured one off)."""
 
     x: np.ndarray
     y: np.ndarray
@@ -51,6 +57,7 @@ class Picks:
     pixel_size_angstrom: float
     micrograph_shape: tuple[int, int]
     micrograph: Path
+    picked_diameter_px: float | None = None
 
     def __len__(self) -> int:
         return len(self.x)
@@ -87,15 +94,18 @@ def _converted(micrograph: Micrograph, config: PickerConfig, factor: int) -> np.
 def pick_micrograph(micrograph: Micrograph, config: PickerConfig) -> Picks:
     """Pick particles in one micrograph (pure: no files, no global state)."""
     pixel_size = resolve_pixel_size(micrograph)
-    diameter_px = config.diameter_angstrom / pixel_size
+    configured_px = config.diameter_angstrom / pixel_size
+    diameter_px = (checked_diameter_px(micrograph.data, config, configured_px)
+                   if config.correct_diameter and has_template_step(config) else configured_px)
     edge_px = config.edge_diameters * diameter_px
     centres, merit = pick_at_size(micrograph, config, diameter_px, edge_px,
                                   _bin_factor(diameter_px, config.working_diameter_px))
     if config.crowded_diameter_fraction > 0:
         centres, merit = _unless_crowded(micrograph, config, diameter_px, edge_px, centres, merit)
     return Picks(x=centres[:, 1], y=centres[:, 0], figure_of_merit=merit,
-                 diameter_px=diameter_px, pixel_size_angstrom=pixel_size,
-                 micrograph_shape=micrograph.shape, micrograph=micrograph.path)
+                 diameter_px=configured_px, pixel_size_angstrom=pixel_size,
+                 micrograph_shape=micrograph.shape, micrograph=micrograph.path,
+                 picked_diameter_px=diameter_px)
 
 
 def _unless_crowded(micrograph: Micrograph, config: PickerConfig, diameter_px: float,
@@ -221,8 +231,10 @@ def adaptive_merit_threshold(merit: np.ndarray, min_candidates: int = 12) -> flo
     candidates are too few or form one population (the mixture does not beat a single Gaussian by
     the Bayesian information criterion), or when the lower component's typical figure of merit is
     above ``MAX_BACKGROUND_RATIO`` of the upper one's (a skewed spread of one population, as on a
-    clean high-contrast micrograph): then they are all particles, or all background, and the
-    absolute floor decides.
+    clean high-contrast micrograph), or when the upper component holds less than
+    ``MIN_PARTICLE_WEIGHT`` of the candidates (a few strong outliers such as contamination above
+    the particles, or the brighter half of one population spread by defocus or ice thickness):
+    then they are all particles, or all background, and the absolute floor decides.
     """
     from sklearn.mixture import GaussianMixture  # slow to import; see cluster.cluster_points
 
@@ -233,10 +245,11 @@ def adaptive_merit_threshold(merit: np.ndarray, min_candidates: int = 12) -> flo
     single = GaussianMixture(1).fit(logs)
     mixture = GaussianMixture(2, random_state=0).fit(logs)
     means = mixture.means_[:, 0]
-    if (mixture.bic(logs) > single.bic(logs) - BIC_MARGIN
-            or np.exp(means.min() - means.max()) > MAX_BACKGROUND_RATIO):
-        return 0.0
     upper = int(np.argmax(means))
+    if (mixture.bic(logs) > single.bic(logs) - BIC_MARGIN
+            or np.exp(means.min() - means.max()) > MAX_BACKGROUND_RATIO
+            or mixture.weights_[upper] < MIN_PARTICLE_WEIGHT):
+        return 0.0
     grid = np.linspace(logs.min(), logs.max(), 256)[:, None]
     above = mixture.predict_proba(grid)[:, upper] > 0.5
     return float(np.exp(grid[np.argmax(above), 0])) if above.any() else 0.0

@@ -50,11 +50,26 @@ def test_a_crowded_micrograph_is_picked_even_with_an_overstated_diameter() -> No
     neighbours; the smaller size resolves them and is taken."""
     crowded = synthetic_micrograph((1024, 1024), n_particles=700, diameter_px=26, snr=0.5, seed=1)
     truth = np.column_stack([crowded.x, crowded.y])
-    config = preset("default", diameter_angstrom=40.0)
+    config = preset("default", diameter_angstrom=40.0, correct_diameter=False)
     micrograph = _micrograph(crowded, 1.0)
     assert _recall(pick_micrograph(micrograph, config), truth, 13) >= 0.95
-    without = preset("default", diameter_angstrom=40.0, crowded_diameter_fraction=0.0)
+    without = preset("default", diameter_angstrom=40.0, crowded_diameter_fraction=0.0,
+                     correct_diameter=False)
     assert _recall(pick_micrograph(micrograph, without), truth, 13) < 0.85
+
+
+@pytest.mark.parametrize("given_px", [40.0, 18.0])
+def test_the_diameter_check_picks_at_the_size_the_micrograph_shows(given_px: float) -> None:
+    """26 px particles given as 40 px (overstated) or 18 px (understated): the learned
+    template's plateau moves the picker to about 26 px, with the crowded pass off."""
+    crowded = synthetic_micrograph((1024, 1024), n_particles=500, diameter_px=26, snr=0.5, seed=2)
+    truth = np.column_stack([crowded.x, crowded.y])
+    micrograph = _micrograph(crowded, 1.0)
+    checked = pick_micrograph(micrograph, preset("default", diameter_angstrom=given_px,
+                                                 crowded_diameter_fraction=0.0))
+    assert checked.diameter_px == given_px
+    assert 26 / 1.3 <= checked.picked_diameter_px <= 26 * 1.3
+    assert _recall(checked, truth, 13) >= 0.95
 
 
 def test_hollow_particles_are_not_split_by_the_smaller_size() -> None:
@@ -141,10 +156,18 @@ def test_missing_pixel_size_is_a_clear_error(tmp_path: Path) -> None:
 
 def test_adaptive_threshold_separates_two_populations() -> None:
     rng = np.random.default_rng(0)
-    merit = np.concatenate([rng.lognormal(0.0, 0.2, 200), rng.lognormal(1.5, 0.2, 100)])
+    merit = np.concatenate([rng.lognormal(0.0, 0.2, 100), rng.lognormal(1.5, 0.2, 200)])
     threshold = adaptive_merit_threshold(merit)
     assert np.exp(0.4) < threshold < np.exp(1.1)
     assert adaptive_merit_threshold(merit[:5]) == 0.0
+
+
+def test_adaptive_threshold_keeps_particles_below_a_few_strong_outliers() -> None:
+    """Contamination and carbon edges can outscore every particle: a small upper component is
+    that tail, and cutting below it would drop the whole micrograph."""
+    rng = np.random.default_rng(4)
+    merit = np.concatenate([rng.lognormal(np.log(7.0), 0.2, 300), rng.lognormal(np.log(50.0), 0.2, 10)])
+    assert adaptive_merit_threshold(merit) == 0.0
 
 
 def test_adaptive_threshold_keeps_a_single_population_whole() -> None:

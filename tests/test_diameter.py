@@ -1,0 +1,86 @@
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from cryostream.bench.synthetic import synthetic_micrograph
+from cryostream.config import preset
+from cryostream.diameter import (
+    DEAD_BAND,
+    checked_diameter_px,
+    estimate_diameter,
+    plateau,
+    trial_diameters,
+)
+from cryostream.io import Micrograph
+
+PIXEL_SIZE = 1.5
+TRUE_ANGSTROM = 40 * PIXEL_SIZE
+
+
+@pytest.fixture(scope="module")
+def crowded() -> list[Micrograph]:
+    """Two micrographs with 150 particles of 40 px (60 Å) each."""
+    return [Micrograph(synthetic_micrograph((768, 768), n_particles=150, diameter_px=40,
+                                            seed=seed).image, PIXEL_SIZE, Path(f"m{seed}.mrc"))
+            for seed in (1, 2)]
+
+
+def test_trial_diameters_of_any_range_lie_on_one_grid() -> None:
+    wide, narrow = trial_diameters(20, 600), trial_diameters(50, 200)
+    assert np.all(np.isclose(narrow[:, None], wide[None, :]).any(axis=1))
+    assert narrow[0] >= 50 and narrow[-1] <= 200
+    assert np.allclose(wide[1:] / wide[:-1], wide[1] / wide[0])
+
+
+def test_plateau_is_the_middle_of_the_run_near_the_best_value() -> None:
+    diameters = 2.0 ** np.arange(7)  # 1 .. 64
+    rising_flat_falling = np.array([2.0, 5.0, 9.9, 10.0, 9.8, 6.0, 3.0])
+    low, middle, high = plateau(diameters, rising_flat_falling)
+    assert 2 < low < 4 and 16 < high < 32
+    assert middle == pytest.approx(np.sqrt(low * high))
+
+
+def test_plateau_ignores_an_isolated_spike_and_reports_no_signal() -> None:
+    diameters = 2.0 ** np.arange(6)
+    with_spike = np.array([5.0, 9.0, 9.2, 9.1, 8.0, 20.0])
+    assert plateau(diameters, with_spike)[1] < 16
+    assert np.isnan(plateau(diameters, np.zeros(6))[1])
+
+
+def test_estimate_is_near_the_true_diameter(crowded: list[Micrograph]) -> None:
+    estimate = estimate_diameter(crowded)
+    assert TRUE_ANGSTROM / 1.15 <= estimate.diameter_angstrom <= TRUE_ANGSTROM * 1.15
+    assert estimate.low_angstrom <= estimate.diameter_angstrom <= estimate.high_angstrom
+    assert estimate.micrographs == 2
+    within = estimate_diameter(crowded, range_angstrom=(40, 120))
+    assert within.diameter_angstrom == pytest.approx(estimate.diameter_angstrom, rel=0.05)
+
+
+def test_evidence_from_earlier_micrographs_joins_the_estimate(crowded: list[Micrograph]) -> None:
+    first = estimate_diameter(crowded[:1])
+    both = estimate_diameter(crowded[1:], evidence=first.evidence)
+    assert both.micrographs == 2
+    assert both.diameter_angstrom == pytest.approx(estimate_diameter(crowded).diameter_angstrom,
+                                                   rel=0.1)
+
+
+def test_pure_noise_has_no_diameter() -> None:
+    noise = np.random.default_rng(0).normal(size=(768, 768)).astype(np.float32)
+    with pytest.raises(ValueError, match="no particle-like signal"):
+        estimate_diameter([Micrograph(noise, PIXEL_SIZE, Path("noise.mrc"))])
+
+
+def test_bad_range_and_missing_pixel_size_are_errors(crowded: list[Micrograph]) -> None:
+    with pytest.raises(ValueError, match="0 < min < max"):
+        estimate_diameter(crowded, range_angstrom=(100, 50))
+    unsized = Micrograph(crowded[0].data, None, Path("unsized.png"))
+    with pytest.raises(ValueError, match="no pixel size"):
+        estimate_diameter([unsized])
+
+
+def test_the_check_keeps_a_diameter_close_to_the_measured_one(crowded: list[Micrograph]) -> None:
+    config = preset("default")
+    assert checked_diameter_px(crowded[0].data, config, 40.0) == 40.0
+    corrected = checked_diameter_px(crowded[0].data, config, 28.0)
+    assert corrected > 28.0 * DEAD_BAND
