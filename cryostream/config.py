@@ -188,6 +188,7 @@ DEFAULT_PIPELINE: list[dict[str, Any]] = [
     {"filter": "clean_components", "max_diameter_diameters": 3.0},
 ]
 
+DEFAULT_DIAMETER_RANGE_ANGSTROM = (20.0, 600.0)  # searched by --diameter auto unless told
 DEFAULT_MIN_SNR = 4.0
 
 

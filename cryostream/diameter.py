@@ -23,7 +23,7 @@ from typing import Any
 
 import numpy as np
 
-from .config import PickerConfig
+from .config import DEFAULT_DIAMETER_RANGE_ANGSTROM, PickerConfig
 from .convert import bin_blocks, bin_factor_for, to_uint8
 from .filters import apply_pipeline, local_maxima, radial_template, resolve_step
 from .io import Micrograph
@@ -43,7 +43,6 @@ MIN_ACROSS_DIAMETERS = 8.0  # a trial diameter must fit this many times across t
 CHECK_BELOW, CHECK_ABOVE = 1.65, 1.35  # the picker's check: from D / 1.65 to 1.35 D (diameters
 #                                        given from memory or as a box size are more often too big)
 DEAD_BAND = 1.15  # the picker keeps the configured diameter when the measured one is this close
-DEFAULT_RANGE_ANGSTROM = (20.0, 600.0)  # searched by estimate_diameter when no range is given
 REFINE_STEPS = 3  # at most this many re-measurements around the estimate,
 REFINE_SPAN = 1.65  # each from 1 / 1.65 to 1.65 times it
 
@@ -195,7 +194,7 @@ def estimate_diameter(micrographs: Sequence[Micrograph],
                       evidence: Sequence[SizeEvidence] = (),
                       config: PickerConfig | None = None) -> DiameterEstimate:
     """Estimate the particle diameter (Å) from ``micrographs`` (each with its pixel size),
-    searching ``range_angstrom`` (default ``DEFAULT_RANGE_ANGSTROM``; a diameter must also fit
+    searching ``range_angstrom`` (default ``DEFAULT_DIAMETER_RANGE_ANGSTROM``; a diameter must also fit
     ``MIN_ACROSS_DIAMETERS`` times across the micrograph).
 
     Each micrograph's curve over the whole range is scaled to its own best value and the
@@ -207,7 +206,7 @@ def estimate_diameter(micrographs: Sequence[Micrograph],
     within ``DEAD_BAND`` (a hollow shell's walls make a plateau of their own at 0.6 x its
     diameter, which only a band reaching the whole shell outranks). Raises ValueError when no
     micrograph shows a particle-like signal in the range."""
-    low, high = range_angstrom or DEFAULT_RANGE_ANGSTROM
+    low, high = range_angstrom or DEFAULT_DIAMETER_RANGE_ANGSTROM
     if not 0 < low < high:
         raise ValueError(f"diameter range must satisfy 0 < min < max, got {low}:{high} Å")
     diameters = trial_diameters(low, high)

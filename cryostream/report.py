@@ -28,6 +28,7 @@ from .evaluation import Scale, coordinates_xy, picks_scale
 from .io import BadInputError, read_micrograph
 from .preview import DEFAULT_LOW_PASS_DIAMETERS, draw_overlay, encode_image
 from .session.journal import Entry, Journal, journal_path
+from .session.sizing import AutoDiameter
 from .star import read_coordinates, write_atomically
 
 REPORT_NAME = "report.html"
@@ -84,7 +85,8 @@ def write_report(out_dir: Path, report_path: Path | None = None) -> Path:
         entries = journal.entries()
         configs = {digest: _toml(journal, digest)
                    for digest in sorted({e.config_digest for e in entries if e.config_digest})}
-    return write_atomically(report_path, render_report(out_dir, entries, configs))
+        measured = AutoDiameter.recorded(journal)
+    return write_atomically(report_path, render_report(out_dir, entries, configs, measured))
 
 
 def _toml(journal: Journal, digest: str) -> str | None:
@@ -93,9 +95,10 @@ def _toml(journal: Journal, digest: str) -> str | None:
 
 
 def render_report(out_dir: Path, entries: Sequence[Entry],
-                  configs: dict[str, str | None] | None = None) -> str:
-    """The report's HTML for the journal ``entries`` of ``out_dir`` and the TOML configurations
-    recorded for their digests."""
+                  configs: dict[str, str | None] | None = None,
+                  measured_diameter: str | None = None) -> str:
+    """The report's HTML for the journal ``entries`` of ``out_dir``, the TOML configurations
+    recorded for their digests and, with ``--diameter auto``, how the diameter was measured."""
     done = [entry for entry in entries if entry.status == "done"]
     failed = [entry for entry in entries if entry.status == "failed"]
     generated = datetime.now().strftime("%Y-%m-%d %H:%M:%S")
@@ -103,7 +106,8 @@ def render_report(out_dir: Path, entries: Sequence[Entry],
         f"<h1>cryostream session report</h1><p class='meta'>{_text(out_dir.resolve())} &middot; "
         f"generated {generated} by cryostream {__version__}</p>",
         "<p id='image-problem'></p>",
-        "<h2>Summary</h2>", _summary_table(entries, _scales(done[-GALLERY_SIZE:])),
+        "<h2>Summary</h2>", _summary_table(entries, _scales(done[-GALLERY_SIZE:]),
+                                           measured_diameter),
         "<h2>Plots</h2>", _plots(done),
         f"<h2>Latest micrographs ({min(GALLERY_SIZE, len(done))} of {len(done)})</h2>",
         _gallery(done[-GALLERY_SIZE:][::-1]),
@@ -116,10 +120,12 @@ def render_report(out_dir: Path, entries: Sequence[Entry],
             f"<body>{''.join(sections)}<script>{IMAGE_CHECK}</script></body></html>\n")
 
 
-def session_summary(entries: Sequence[Entry], scales: Sequence[Scale] = ()) -> dict[str, str]:
+def session_summary(entries: Sequence[Entry], scales: Sequence[Scale] = (),
+                    measured_diameter: str | None = None) -> dict[str, str]:
     """The summary figures (label -> formatted value), also used by the page's ids; ``scales``
-    are the particle diameters and pixel sizes the latest micrographs were picked at. A rate per
-    hour is given once the session has run for :data:`MIN_RATE_SECONDS`."""
+    are the particle diameters and pixel sizes the latest micrographs were picked at, and
+    ``measured_diameter`` how ``--diameter auto`` measured it. A rate per hour is given once the
+    session has run for :data:`MIN_RATE_SECONDS`."""
     done = [entry for entry in entries if entry.status == "done"]
     failed = [entry for entry in entries if entry.status == "failed"]
     picks = [entry.picks or 0 for entry in done]
@@ -132,6 +138,7 @@ def session_summary(entries: Sequence[Entry], scales: Sequence[Scale] = ()) -> d
     span = max(ends) - min(starts) if starts and ends else 0.0
     return {
         "particle diameter": "; ".join(sorted({scale.describe() for scale in scales})) or "-",
+        "diameter measured (--diameter auto)": measured_diameter or "no (given)",
         "micrographs seen": str(len(entries)),
         "picked": str(len(done)),
         "failed": str(len(failed)),
@@ -165,10 +172,11 @@ def acquisition_time(entry: Entry) -> float:
         return entry.discovered_at or entry.completed_at or time.time()
 
 
-def _summary_table(entries: Sequence[Entry], scales: Sequence[Scale]) -> str:
+def _summary_table(entries: Sequence[Entry], scales: Sequence[Scale],
+                   measured_diameter: str | None) -> str:
     rows = "".join(f"<tr><th>{_text(label)}</th><td class='number' id='{_slug(label)}'>"
-                   f"{_text(value)}</td></tr>"
-                   for label, value in session_summary(entries, scales).items())
+                   f"{_text(value)}</td></tr>" for label, value
+                   in session_summary(entries, scales, measured_diameter).items())
     return f"<table class='summary'>{rows}</table>"
 
 

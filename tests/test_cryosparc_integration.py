@@ -85,8 +85,9 @@ def test_offline_particles_cs_round_trips_with_its_result_group(cryosparc_projec
         np.testing.assert_allclose(rows["pick_stats/ncc_score"], expected.figure_of_merit,
                                    rtol=1e-5)
         np.testing.assert_allclose(rows["location/micrograph_psize_A"], PIXEL_SIZE_ANGSTROM)
-        np.testing.assert_allclose(rows["location/min_dist_A"],
-                                   config.min_distance_diameters * DIAMETER_ANGSTROM)
+        np.testing.assert_allclose(rows["location/min_dist_A"], config.min_distance_diameters
+                                   * expected.diameter_px * expected.pixel_size_angstrom,
+                                   rtol=1e-5)
         total += len(rows)
     assert len(particles) == total
     assert len(set(particles["uid"])) == total
@@ -105,7 +106,7 @@ def test_offline_particles_cs_round_trips_with_its_result_group(cryosparc_projec
 
 
 def test_no_picks_gives_an_empty_dataset_with_every_field(tmp_path: Path) -> None:
-    empty = particles_dataset([], 30.0)
+    empty = particles_dataset([], 0.5)
     assert len(empty) == 0
     assert empty.descr() == [("uid", "<u8"), *PARTICLE_FIELDS]
     empty.save(tmp_path / "empty.cs")

@@ -25,6 +25,7 @@ from relion_project import (
     write_micrographs_star,
 )
 
+from cryostream.star import read_provenance
 from integrations.relion.external_job import (
     ABORT_NOW,
     EXIT_ABORTED,
@@ -216,3 +217,16 @@ def test_relion_options_it_adds_itself_are_accepted(project: Path) -> None:
 def test_a_missing_micrographs_star_says_so(project: Path, capsys: pytest.CaptureFixture) -> None:
     assert main(["--o", JOB, "--in_mics", "absent.star", "--diameter", "56"]) == 1
     assert "absent.star: does not exist" in capsys.readouterr().err
+
+
+def test_a_measured_diameter_is_recorded_for_relion(project: Path,
+                                                   capsys: pytest.CaptureFixture) -> None:
+    assert run_shim("--diameter", "auto", "--diameter_range", "30:200") == 0
+    assert "cryostream: diameter auto: " in capsys.readouterr().out
+    star = relion_coordinate_path(read_micrographs_star("micrographs.star")[0].name, JOB)
+    source = read_provenance(star)["diameter_source"]
+    assert source.startswith("auto: ") and "measured on 1 micrograph" in source
+    assert "searched 30-200 Å" in source
+    assert run_shim("--diameter", "auto", "--diameter-range", "30:200") == 0
+    assert run_shim("--diameter_range", "30:200") == 1
+    assert "--diameter-range is used only with --diameter auto" in capsys.readouterr().err

@@ -13,11 +13,12 @@ from conftest import DIAMETER_ANGSTROM, fill, small_mrc
 
 from cryostream.config import preset
 from cryostream.session.cancel import Cancellation
-from cryostream.session.engine import Session, SessionOptions, Task
+from cryostream.session.engine import Session
 from cryostream.session.errors import OutputError
 from cryostream.session.executor import Executor
 from cryostream.session.journal import Journal
 from cryostream.session.outputs import COMBINED_STAR, OutputOptions
+from cryostream.session.tasks import SessionOptions, Task
 from cryostream.star import read_coordinates
 
 CONFIG = preset("default", diameter_angstrom=DIAMETER_ANGSTROM)

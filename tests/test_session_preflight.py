@@ -17,12 +17,12 @@ from conftest import PIXEL_SIZE_ANGSTROM, small_image, small_mrc
 from cryostream.bench.synthetic import write_mrc
 from cryostream.config import preset
 from cryostream.session.batch import run_batch
-from cryostream.session.engine import SessionOptions, Task
 from cryostream.session.errors import UsageError
 from cryostream.session.executor import ExecutorChoice
 from cryostream.session.journal import Journal
 from cryostream.session.outputs import OutputOptions
 from cryostream.session.preflight import check_first_micrograph
+from cryostream.session.tasks import SessionOptions, Task
 
 INLINE = ExecutorChoice("inline")
 

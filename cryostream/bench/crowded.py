@@ -74,10 +74,10 @@ def crowded_micrograph(sources: list[tuple[np.ndarray, np.ndarray]], size: int,
     tiles = int(round(np.sqrt(len(sources))))
     if tiles * tiles != len(sources):
         raise ValueError(f"needs a square number of sources, got {len(sources)}")
-    rows = []
+    rows: list[np.ndarray] = []
     points = []
     for row in range(tiles):
-        row_images = []
+        row_images: list[np.ndarray] = []
         for col in range(tiles):
             source, xy = turned(*sources[row * tiles + col], quarter_turns)
             factor = size / (tiles * source.shape[1])

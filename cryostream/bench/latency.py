@@ -102,6 +102,7 @@ def run_latency_bench(micrographs: int = 15, interval_seconds: float = 2.0,
 
 
 def _wait_for_start(daemon: subprocess.Popen) -> None:
+    assert daemon.stdout is not None, "the daemon is started with stdout=PIPE"
     for line in daemon.stdout:
         if json.loads(line).get("event") == "start":
             return

@@ -163,8 +163,8 @@ def run_cryostream(mrcs: Sequence[Path], bench_set: BenchSet, config: PickerConf
                 cpu_before = time.process_time()
                 outcome = pick_file(path, config, pixel_size)
                 cpu.append(time.process_time() - cpu_before)
-                if outcome.error is not None:
-                    raise BadInputError(path, outcome.error.removeprefix(f"{path}: "))
+                if outcome.picks is None:
+                    raise BadInputError(path, str(outcome.error).removeprefix(f"{path}: "))
                 picked.append(np.column_stack([outcome.picks.x, outcome.picks.y]))
                 seconds.append(outcome.seconds)
     finally:

@@ -69,7 +69,8 @@ def write_bench_micrographs(folder: str | Path, count: int, seed: int = 0) -> li
                                          diameter_px=DIAMETER_ANGSTROM / PIXEL_SIZE_ANGSTROM / UPSAMPLE,
                                          pixel_size_angstrom=PIXEL_SIZE_ANGSTROM * UPSAMPLE,
                                          seed=seed + index)
-            image = cv2.resize(small.image, (SIDE_PX, SIDE_PX), interpolation=cv2.INTER_LINEAR)
+            image = np.asarray(cv2.resize(small.image, (SIDE_PX, SIDE_PX),
+                                          interpolation=cv2.INTER_LINEAR))
             rng = np.random.default_rng(seed + index)
             image += rng.normal(scale=NOISE_SIGMA, size=image.shape).astype(np.float32)
             write_mrc(image, path, PIXEL_SIZE_ANGSTROM)

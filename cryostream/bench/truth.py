@@ -37,11 +37,12 @@ def binary_mask(labels: np.ndarray, shape: tuple[int, int] | None = None) -> np.
     Labels are often anti-aliased grey and smaller than the micrograph; resizing the grey levels
     bilinearly and cutting at half the maximum places the disc edges to a fraction of a label
     pixel, where resizing a thresholded mask would make them staircases."""
-    grey = np.asarray(labels, dtype=np.float32)
+    grey: np.ndarray = np.asarray(labels, dtype=np.float32)
     if grey.ndim == 3:
         grey = grey.max(axis=2)
     if shape is not None and grey.shape != tuple(shape):
-        grey = cv2.resize(grey, (int(shape[1]), int(shape[0])), interpolation=cv2.INTER_LINEAR)
+        grey = np.asarray(cv2.resize(grey, (int(shape[1]), int(shape[0])),
+                                     interpolation=cv2.INTER_LINEAR))
     return grey >= 0.5 * float(grey.max()) if grey.max() > 0 else np.zeros(grey.shape, bool)
 
 
@@ -55,7 +56,7 @@ def drawn_radius_px(masks: Sequence[np.ndarray]) -> float:
         if count < 2:
             continue
         inscribed = np.zeros(count, np.float32)
-        np.maximum.at(inscribed, labels.ravel(), _inside_distance(mask8).ravel())
+        np.maximum.at(inscribed, labels.ravel().astype(np.intp), _inside_distance(mask8).ravel())
         area = stats[1:, cv2.CC_STAT_AREA].astype(float)
         single = area <= SINGLE_DISC_AREA_RATIO * np.pi * inscribed[1:].astype(float) ** 2
         radii.append(np.sqrt(area[single] / np.pi))

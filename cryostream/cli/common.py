@@ -17,7 +17,7 @@ from ..session.errors import UsageError
 from ..session.executor import KINDS, ExecutorChoice
 from ..session.naming import IMAGE_FORMATS
 from ..session.policy import CHOICES
-from ..session.settings import effective_config, option_overrides
+from ..session.settings import effective_config, option_overrides, parse_diameter
 
 if TYPE_CHECKING:
     from ..session.outputs import OutputOptions
@@ -77,6 +77,13 @@ def schema_option(name: str, *aliases: str) -> Any:
 
 
 DiameterOption = Annotated[float | None, schema_option("diameter_angstrom", "-d")]
+MeasuredDiameterOption = Annotated[str | None, typer.Option(
+    "--diameter", "-d", metavar="<Å|auto>", help=SETTINGS["diameter_angstrom"].describe()
+    + "; or auto: measured on the first micrographs (the learned template's signal plateau) and "
+    "recorded in every STAR header.")]
+DiameterRangeOption = Annotated[str | None, typer.Option(
+    "--diameter-range", metavar="<MIN:MAX>", help="With --diameter auto: the diameters to "
+    "search, MIN:MAX in Å (default 20:600).")]
 ThresholdOption = Annotated[float | None, schema_option("min_figure_of_merit")]
 PixelSizeOption = Annotated[float | None, typer.Option(
     "--pixel-size", help="Pixel size in Å/px; overrides the MRC header (and RELION's or "
@@ -114,11 +121,12 @@ SchedulerOption = Annotated[str | None, typer.Option(
     "without it a LocalCluster of --workers processes is started.")]
 
 
-def build_config(diameter: float | None, preset_name: str, config_file: Path | None,
-                 threshold: float | None = None) -> PickerConfig:
-    """The effective configuration: preset or TOML file, then command-line overrides."""
-    return effective_config(preset_name, config_file,
-                            option_overrides({"diameter": diameter, "threshold": threshold}))
+def build_config(diameter: str | float | None, preset_name: str, config_file: Path | None,
+                 threshold: float | None = None, measured: bool = False) -> PickerConfig:
+    """The effective configuration: preset or TOML file, then command-line overrides (with
+    ``measured``, ``--diameter auto``: the session sets the diameter)."""
+    return effective_config(preset_name, config_file, option_overrides(
+        {"diameter": parse_diameter(diameter), "threshold": threshold}), measured)
 
 
 def output_options(out: Path, box: bool, image_format: str | None) -> OutputOptions:

@@ -17,14 +17,16 @@ from ..session.errors import UsageError
 from ..session.naming import DEFAULT_SUFFIX, check_suffix
 from ..session.policy import check_choice
 from ..session.selection import Selected, Selection, select_inputs
+from ..session.settings import auto_range
 from .common import (
     BoxOption,
     ConfigOption,
-    DiameterOption,
+    DiameterRangeOption,
     ExcludeOption,
     ExecutorOption,
     ImageFormatOption,
     IncludeOption,
+    MeasuredDiameterOption,
     OnConfigChangeOption,
     OutOption,
     PixelSizeOption,
@@ -42,7 +44,8 @@ from .common import (
 )
 
 if TYPE_CHECKING:
-    from ..session.engine import EventSink, Summary
+    from ..session.engine import EventSink
+    from ..session.tasks import Summary
 
 InputsArgument = Annotated[list[str], typer.Argument(
     help="Micrograph files (MRC, PNG, JPEG, TIFF), folders (searched "
@@ -52,7 +55,8 @@ DryRunOption = Annotated[bool, typer.Option(
 SKIPPED_EXAMPLES = 3
 
 
-def pick(inputs: InputsArgument, out: OutOption = Path("picks"), diameter: DiameterOption = None,
+def pick(inputs: InputsArgument, out: OutOption = Path("picks"),
+         diameter: MeasuredDiameterOption = None, diameter_range: DiameterRangeOption = None,
          pixel_size: PixelSizeOption = None, preset_name: PresetOption = "default",
          config_file: ConfigOption = None, threshold: ThresholdOption = None,
          include: IncludeOption = None, exclude: ExcludeOption = None,
@@ -67,9 +71,10 @@ def pick(inputs: InputsArgument, out: OutOption = Path("picks"), diameter: Diame
     Micrographs already picked into OUT with the same parameters are skipped.
     """
     from ..session.batch import mirrored_tasks, run_batch  # loads the picker: not for --help
-    from ..session.engine import SessionOptions
+    from ..session.tasks import SessionOptions
 
-    config = build_config(diameter, preset_name, config_file, threshold)
+    measured = auto_range(diameter, diameter_range)
+    config = build_config(diameter, preset_name, config_file, threshold, measured is not None)
     selected = select_inputs(inputs, Selection.from_options(include, exclude), out)
     if dry_run:
         show_selection(selected)
@@ -80,7 +85,8 @@ def pick(inputs: InputsArgument, out: OutOption = Path("picks"), diameter: Diame
     out_dir = Path(os.path.abspath(out))  # the journal records outputs wherever it is read from
     tasks = mirrored_tasks(selected, out_dir, check_suffix(suffix))
     options = SessionOptions("pick", output_options(out_dir, box, image_format),
-                             check_choice(on_config_change), pixel_size)
+                             check_choice(on_config_change), pixel_size,
+                             auto_diameter=measured)
     with progress_bar(len(tasks)) as on_event:
         summary = run_batch(options, config, tasks, executor_choice(executor, workers, scheduler),
                             on_event=on_event).summary
@@ -105,6 +111,8 @@ def progress_bar(total: int) -> Iterator[EventSink]:
             progress.console.print(f"[red]failed:[/red] {fields['error']}", highlight=False)
         elif kind == "warning":
             warn(fields["message"])
+        elif kind == "diameter":
+            progress.console.print(f"diameter {fields['message']}", highlight=False)
 
     with progress:
         yield on_event
@@ -156,7 +164,7 @@ def demo(folder: Annotated[Path, typer.Argument(help="Where to write the synthet
     write_acquisition(acquisition, micrographs, diameter_px=40.0, pixel_size_angstrom=1.5)
     console.print(f"wrote {micrographs} synthetic micrographs to {acquisition}", highlight=False)
     try:
-        pick([str(acquisition)], out=out, diameter=60.0, image_format="png")
+        pick([str(acquisition)], out=out, diameter="60", image_format="png")
     except typer.Exit as done:
         if done.exit_code:
             raise

@@ -16,15 +16,17 @@ from ..session.errors import UsageError
 from ..session.naming import DEFAULT_SUFFIX, check_suffix
 from ..session.policy import check_choice
 from ..session.selection import Selection
+from ..session.settings import auto_range
 from ..session.status import SessionStatus, read_status
 from .common import (
     BoxOption,
     ConfigOption,
-    DiameterOption,
+    DiameterRangeOption,
     ExcludeOption,
     ExecutorOption,
     ImageFormatOption,
     IncludeOption,
+    MeasuredDiameterOption,
     OnConfigChangeOption,
     OutOption,
     PixelSizeOption,
@@ -78,7 +80,8 @@ ReportEveryOption = Annotated[int, typer.Option(
 
 
 def watch(acquisition_dir: AcquisitionArgument, out: OutOption = Path("picks"),
-          diameter: DiameterOption = None, pixel_size: PixelSizeOption = None,
+          diameter: MeasuredDiameterOption = None, diameter_range: DiameterRangeOption = None,
+          pixel_size: PixelSizeOption = None,
           preset_name: PresetOption = "default", config_file: ConfigOption = None,
           threshold: ThresholdOption = None, include: IncludeOption = None,
           exclude: ExcludeOption = None, quiet_seconds: QuietOption = 3.0,
@@ -101,7 +104,8 @@ def watch(acquisition_dir: AcquisitionArgument, out: OutOption = Path("picks"),
     """
     from integrations.cryosparc.live import publishers
 
-    from ..session.engine import Session, SessionOptions  # loads the picker: not for --help
+    from ..session.engine import Session  # loads the picker: not for --help
+    from ..session.tasks import SessionOptions
     from ..watch.daemon import WatchOptions
     from ..watch.daemon import watch as run_daemon
     from ..watch.reporter import Reporter
@@ -109,14 +113,16 @@ def watch(acquisition_dir: AcquisitionArgument, out: OutOption = Path("picks"),
     if not acquisition_dir.is_dir():
         raise UsageError(f"{acquisition_dir}: " + ("is a file; give the acquisition folder"
                                                     if acquisition_dir.exists() else "no such folder"))
-    config = build_config(diameter, preset_name, config_file, threshold)
+    measured = auto_range(diameter, diameter_range)
+    config = build_config(diameter, preset_name, config_file, threshold, measured is not None)
     daemon_options = WatchOptions(
         Path(os.path.abspath(acquisition_dir)), Selection.from_options(include, exclude),
         check_suffix(suffix), quiet_seconds, polling, poll_seconds, retries, retry_seconds,
         incomplete_seconds, max_in_flight, report_every=report_every, retry_failed=retry_failed,
         once=once)
     options = SessionOptions("watch", output_options(Path(os.path.abspath(out)), box, image_format),
-                             check_choice(on_config_change), pixel_size, retry_failed=False)
+                             check_choice(on_config_change), pixel_size, retry_failed=False,
+                             auto_diameter=measured)
     cancel = Cancellation()
     with cancel.handling_signals(), Reporter(console, log_json) as reporter, \
             executor_choice(executor, workers, scheduler).open() as pool, \

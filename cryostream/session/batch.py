@@ -10,10 +10,11 @@ from pathlib import Path
 from ..config import PickerConfig
 from ..picker import Picks
 from .cancel import Cancellation
-from .engine import EventSink, Session, SessionOptions, Summary, Task
+from .engine import EventSink, Session
 from .executor import ExecutorChoice
 from .naming import check_unique, mirrored_path
 from .selection import Selected
+from .tasks import SessionOptions, Summary, Task
 
 
 def mirrored_tasks(selected: Selected, out_dir: Path, suffix: str) -> list[Task]:

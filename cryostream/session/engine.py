@@ -11,12 +11,11 @@ own pace.
 
 from __future__ import annotations
 
-import statistics
 import time
 from collections.abc import Callable, Iterable
 from concurrent.futures import CancelledError, Future
 from contextlib import ExitStack
-from dataclasses import dataclass, field
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -26,91 +25,27 @@ from ..picker import Picks
 from .cancel import Cancellation
 from .errors import (
     OutputError,
+    UsageError,
     check_output_folder,
     check_writable,
     describe,
     is_filesystem_error,
+    one_line,
     output_boundary,
 )
 from .executor import Executor
 from .folder import HEARTBEAT_SECONDS, output_lock, remove_stale_temporaries, write_heartbeat
 from .journal import FileState, Journal, journal_path
 from .naming import micrograph_key
-from .outputs import OutputOptions, picks_from_star, write_combined, write_outputs
-from .policy import apply_config_policy
+from .outputs import picks_from_star, write_combined, write_outputs
+from .policy import CURRENT_DIGEST, apply_config_policy
 from .preflight import check_first_micrograph
-from .settings import check_positive
+from .sizing import AutoDiameter, measure_files
+from .tasks import SessionOptions, Summary, Task
 from .work import PickOutcome, lost_task, pick_file
 
 TICK_SECONDS = 0.1
 EventSink = Callable[[str, dict[str, Any]], None]
-
-
-@dataclass(frozen=True)
-class Task:
-    """One micrograph to pick: the file, the name the outputs give it (``rlnMicrographName``),
-    where its coordinate STAR goes, and the pixel size the host software knows (Å/px; None: the
-    file's header)."""
-
-    path: Path
-    name: str
-    star: Path
-    pixel_size_angstrom: float | None = None
-
-    @property
-    def key(self) -> str:
-        return micrograph_key(self.path)
-
-
-@dataclass(frozen=True)
-class SessionOptions:
-    """How a session treats its output folder. ``kind`` names the front door (pick, watch, relion,
-    cryosparc) for the lock and ``status``; ``pixel_size_angstrom`` is the user's override (Å/px),
-    which wins over the host's and the header's; ``retry_failed`` picks earlier failures again."""
-
-    kind: str
-    outputs: OutputOptions
-    on_config_change: str = "abort"
-    pixel_size_angstrom: float | None = None
-    retry_failed: bool = True
-
-    def __post_init__(self) -> None:
-        check_positive("--pixel-size", self.pixel_size_angstrom, "Å/px")
-
-
-@dataclass
-class Summary:
-    """What one run of a session did."""
-
-    picked: int = 0
-    particles: int = 0
-    failed: list[str] = field(default_factory=list)
-    already_done: int = 0
-    seconds: list[float] = field(default_factory=list)
-    cancelled: str | None = None
-    started: float = field(default_factory=time.monotonic)
-    finished: float | None = None
-
-    def line(self) -> str:
-        """One line for people: counts, then speed when anything was picked."""
-        parts = [f"{_count(self.picked, 'micrograph')} picked, {_count(self.particles, 'particle')}"]
-        if self.failed:
-            parts.append(f"{len(self.failed)} failed")
-        if self.already_done:
-            parts.append(f"{self.already_done} already picked (skipped)")
-        text = ", ".join(parts)
-        if self.seconds:
-            text += (f"; {statistics.median(self.seconds):.3f} s per micrograph (median, one "
-                     "worker)")
-        ended = time.monotonic() if self.finished is None else self.finished
-        text += f"; {ended - self.started:.1f} s in all"
-        if self.cancelled:
-            text += f"; stopped early ({self.cancelled})"
-        return text
-
-
-def _count(number: int, noun: str) -> str:
-    return f"{number} {noun}{'' if number == 1 else 's'}"
 
 
 class Session:
@@ -134,6 +69,7 @@ class Session:
         self._next_heartbeat = 0.0
         self.checked_first = False
         self.journal: Journal
+        self.sizing: AutoDiameter | None = None
 
     # -- opening and closing the folder ------------------------------------------------------
     def __enter__(self) -> Session:
@@ -143,8 +79,10 @@ class Session:
             self._stack.enter_context(output_lock(out_dir, self.options.kind))
             with output_boundary(journal_path(out_dir), "open the journal"):
                 self.journal = self._stack.enter_context(Journal(out_dir))
+                self._restore_diameter()
                 self.requeued = apply_config_policy(self.journal, self.config,
-                                                    self.options.on_config_change)
+                                                    self.options.on_config_change,
+                                                    self.diameter_mode)
                 self.heartbeat()
                 self.stale_removed = remove_stale_temporaries(out_dir)
             if self.outputs.combined_star:
@@ -160,6 +98,75 @@ class Session:
             self._finish(raise_errors=error is None)
         finally:
             self._stack.close()
+
+    @property
+    def diameter_mode(self) -> str:
+        """How the diameter is chosen, for the configuration policy: ``given`` or
+        ``auto (MIN-MAX Å)``."""
+        if self.options.auto_diameter is None:
+            return "given"
+        low, high = self.options.auto_diameter
+        return f"auto ({low:g}-{high:g} Å)"
+
+    def _restore_diameter(self) -> None:
+        """With ``--diameter auto``: go on from the measurement in the journal (not on redo)."""
+        if self.options.auto_diameter is None:
+            return
+        self.sizing = (AutoDiameter(self.options.auto_diameter)
+                       if self.options.on_config_change == "redo"
+                       else AutoDiameter.restore(self.journal, self.options.auto_diameter))
+        if self.sizing.estimate is not None:
+            self._pick_at(self.sizing.estimate.diameter_angstrom)
+
+    def _pick_at(self, diameter_angstrom: float) -> None:
+        self.config = replace(self.config, diameter_angstrom=round(diameter_angstrom, 1))
+        self.digest = self.config.digest()
+
+    def measure_diameter(self, tasks: list[Task], strict: bool = False) -> str | None:
+        """With ``--diameter auto`` and fewer than the sample measured: measure the diameter on
+        (a spread of) ``tasks`` on a worker, and pick at the estimate from now on when it moved
+        beyond the dead band. Returns the one-line reason when it could not be measured (an
+        unreadable file, no particle-like signal); with ``strict`` (a batch's up-front sample)
+        no signal before any estimate is a :class:`UsageError`."""
+        sizing = self.sizing
+        if sizing is None or sizing.settled:
+            return None
+        sample = [tasks[index] for index in sizing.sample([task.key for task in tasks])]
+        if not sample:
+            return None
+        if not self.checked_first:
+            self.check_first(sample[0])
+        evidence = sizing.estimate.evidence if sizing.estimate is not None else ()
+        files = ", ".join(str(task.path) for task in sample)
+        try:
+            future = self.executor.submit(
+                measure_files, [str(task.path) for task in sample],
+                [self.options.pixel_size_angstrom or task.pixel_size_angstrom for task in sample],
+                sizing.range_angstrom, evidence, self.config)
+            while not self.executor.wait_any({future}, TICK_SECONDS)[0]:
+                if self.cancel.reason:
+                    return None
+            estimate = future.result()
+        except BadInputError as error:
+            return str(error)
+        except ValueError as error:
+            if strict and sizing.estimate is None:
+                raise UsageError(f"--diameter auto: {error} in {files}; give the diameter in Å "
+                                 "with --diameter, or another --diameter-range") from error
+            return f"{files}: diameter not measured (--diameter auto: {one_line(error)})"
+        if sizing.update(estimate, [task.key for task in sample]):
+            self._pick_at(estimate.diameter_angstrom)
+        with output_boundary(self.journal.path):
+            sizing.save(self.journal)
+            self.journal.record_config(self.config)
+            self.journal.set_setting(CURRENT_DIGEST, self.digest)
+        self.on_event("diameter", {"message": sizing.describe(),
+                                   "diameter_angstrom": self.config.diameter_angstrom})
+        return None
+
+    def provenance_notes(self) -> list[str]:
+        """Extra STAR header lines: how the diameter was measured (``--diameter auto``)."""
+        return [] if self.sizing is None else [f"diameter_source: {self.sizing.describe()}"]
 
     def _load_done_picks(self) -> None:
         """The picks of every micrograph finished earlier, for the combined STAR, also of those
@@ -205,7 +212,8 @@ class Session:
 
     def write_combined(self) -> Path:
         """Write ``particles.star`` with every pick finished so far, atomically."""
-        return write_combined(self.done_picks.values(), self.outputs.out_dir, self.config)
+        return write_combined(self.done_picks.values(), self.outputs.out_dir, self.config,
+                              self.provenance_notes())
 
     # -- one micrograph ----------------------------------------------------------------------
     def needs_picking(self, task: Task, state: FileState | None = None) -> bool:
@@ -225,6 +233,11 @@ class Session:
         checked against the parameters before anything is picked (see :mod:`.preflight`)."""
         if not self.checked_first:
             self.check_first(task)
+        unmeasured = self.measure_diameter([task])
+        if self.sizing is not None and self.sizing.estimate is None:
+            if not self.cancel.reason:  # nothing to pick at yet: this one fails, the next measures
+                self.fail(task, unmeasured or f"{task.path}: diameter not measured")
+            return
         state = FileState.of(task.path)
         with output_boundary(self.journal.path):
             self.journal.mark_queued(task.key, task.name, state, self.digest)
@@ -238,7 +251,8 @@ class Session:
         :class:`UsageError`), and tell people what they should know as ``warning`` events. A
         header that cannot be read leaves the check to the next task."""
         try:
-            notes = check_first_micrograph(task.path, self.config.diameter_angstrom,
+            notes = check_first_micrograph(task.path, None if self.sizing else
+                                           self.config.diameter_angstrom,
                                            self.options.pixel_size_angstrom,
                                            task.pixel_size_angstrom)
         except BadInputError:
@@ -281,7 +295,7 @@ class Session:
             return False
         try:
             written = write_outputs(outcome.picks, task.star, self.outputs, self.config,
-                                    outcome.image8)
+                                    outcome.image8, self.provenance_notes())
         except OSError as error:
             if is_filesystem_error(error):
                 raise OutputError(error.filename or task.star,
@@ -329,6 +343,7 @@ class Session:
             else:
                 self.summary.already_done += 1
         self.on_event("start", {"to_pick": len(todo), "already_done": self.summary.already_done})
+        self.measure_diameter(todo, strict=True)
         capacity = self.executor.capacity
         for task in todo:
             while len(self.in_flight) >= capacity and not self.cancel.reason:

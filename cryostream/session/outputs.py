@@ -6,7 +6,7 @@ half a file; the journal marks a micrograph done only after its files exist.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -39,9 +39,11 @@ class OutputOptions:
     combined_star: bool = True
 
 
-def provenance(config: PickerConfig, picks: Picks | None = None) -> list[str]:
-    """Comment lines recording how picks were made, so they can be reproduced."""
-    lines = [f"cryostream {__version__}", f"config_digest: {config.digest()}"]
+def provenance(config: PickerConfig, picks: Picks | None = None,
+               notes: Sequence[str] = ()) -> list[str]:
+    """Comment lines recording how picks were made, so they can be reproduced (``notes``: what
+    the session adds, such as how the diameter was measured)."""
+    lines = [f"cryostream {__version__}", f"config_digest: {config.digest()}", *notes]
     if picks is not None:
         rows, columns = picks.micrograph_shape
         lines += [f"micrograph: {picks.micrograph}", f"micrograph_shape_px: {rows} {columns}",
@@ -52,10 +54,10 @@ def provenance(config: PickerConfig, picks: Picks | None = None) -> list[str]:
 
 
 def write_outputs(picks: Picks, star_path: Path, options: OutputOptions, config: PickerConfig,
-                  image8: np.ndarray | None = None) -> list[Path]:
+                  image8: np.ndarray | None = None, notes: Sequence[str] = ()) -> list[Path]:
     """Write one micrograph's STAR (and .box / 8-bit image when asked) next to ``star_path``;
     returns the paths, the STAR first."""
-    written = [write_star(picks, star_path, provenance(config, picks))]
+    written = [write_star(picks, star_path, provenance(config, picks, notes))]
     if options.box:
         written.append(write_box(picks, star_path.with_suffix(".box")))
     if options.image_format and image8 is not None:
@@ -67,10 +69,10 @@ def write_outputs(picks: Picks, star_path: Path, options: OutputOptions, config:
 
 
 def write_combined(named_picks: Iterable[tuple[str, Picks]], out_dir: Path,
-                   config: PickerConfig) -> Path:
+                   config: PickerConfig, notes: Sequence[str] = ()) -> Path:
     """Write ``out_dir/particles.star`` with every pick, sorted by micrograph name."""
     return write_combined_star(sorted(named_picks, key=lambda item: item[0]),
-                               out_dir / COMBINED_STAR, provenance(config))
+                               out_dir / COMBINED_STAR, provenance(config, notes=notes))
 
 
 def picks_from_star(star_path: Path, micrograph: str) -> Picks:

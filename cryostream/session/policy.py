@@ -11,6 +11,7 @@ from .journal import Journal
 
 CHOICES = ("abort", "keep", "redo")
 CURRENT_DIGEST = "config_digest"
+DIAMETER_MODE = "diameter_mode"
 SHOWN_DIFFERENCES = 6
 
 
@@ -21,35 +22,47 @@ def check_choice(choice: str) -> str:
     return choice
 
 
-def apply_config_policy(journal: Journal, config: PickerConfig, choice: str) -> int:
-    """Compare ``config`` with the parameters the journal's folder was picked with and apply
-    ``choice``; returns how many micrographs were queued again (``redo``). Raises
-    :class:`UsageError` naming each changed parameter on ``abort``."""
+def apply_config_policy(journal: Journal, config: PickerConfig, choice: str,
+                        diameter_mode: str = "given") -> int:
+    """Compare ``config`` and how its diameter is chosen (``given``, or ``auto (MIN-MAX Å)``)
+    with what the journal's folder was picked with and apply ``choice``; returns how many
+    micrographs were queued again (``redo``). Raises :class:`UsageError` naming each changed
+    parameter on ``abort``."""
     check_choice(choice)
     digest = config.digest()
     previous = journal.get_setting(CURRENT_DIGEST) or _last_done_digest(journal)
+    previous_mode = journal.get_setting(DIAMETER_MODE) or "given"
     requeued = 0
-    if previous is not None and previous != digest:
+    mode_changed = previous is not None and previous_mode != diameter_mode
+    if previous is not None and (previous != digest or mode_changed):
         if choice == "abort":
+            mode_change = f"diameter: {previous_mode} -> {diameter_mode}" if mode_changed else None
             raise UsageError(
                 f"{journal.path.parent}: was picked with other parameters ("
-                f"{describe_change(journal, previous, config)}); rerun with --on-config-change "
+                f"{describe_change(journal, previous, config, mode_change)}); rerun with "
+                "--on-config-change "
                 "keep (keep those picks, use the new parameters for new micrographs) or redo "
                 "(pick every micrograph again with the new parameters)")
         if choice == "redo":
             requeued = journal.requeue_other_digests(digest)
     journal.record_config(config)
     journal.set_setting(CURRENT_DIGEST, digest)
+    journal.set_setting(DIAMETER_MODE, diameter_mode)
     return requeued
 
 
-def describe_change(journal: Journal, previous_digest: str, config: PickerConfig) -> str:
+def describe_change(journal: Journal, previous_digest: str, config: PickerConfig,
+                    mode_change: str | None = None) -> str:
     """``key: old -> new`` for each changed parameter (the first few), or the two digests when the
-    earlier configuration was not recorded or no longer reads."""
+    earlier configuration was not recorded or no longer reads. ``mode_change`` (the diameter went
+    from given to measured or back) replaces the diameter's own line."""
     old = journal.recorded_config(previous_digest)
     if old is None:
-        return f"configuration digest {previous_digest}, now {config.digest()}"
+        return mode_change or f"configuration digest {previous_digest}, now {config.digest()}"
     changes = config_differences(old, config)
+    if mode_change:
+        changes = [mode_change, *(change for change in changes
+                                  if not change.startswith("diameter_angstrom"))]
     more = len(changes) - SHOWN_DIFFERENCES
     return "; ".join(changes[:SHOWN_DIFFERENCES]) + (f"; and {more} more" if more > 0 else "")
 

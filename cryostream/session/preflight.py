@@ -14,7 +14,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from ..config import SETTINGS
-from ..io import IMAGE_SUFFIXES, read_header
+from ..io import IMAGE_SUFFIXES, MicrographHeader, read_header
 from .errors import UsageError
 
 MIN_DIAMETER_PX = 4.0  # below this the filters find nothing (recall under 0.1 on clean synthetics)
@@ -22,14 +22,15 @@ GOOD_DIAMETER_PX = 8.0  # from here on most particles are found
 DIAMETER_OPTION = SETTINGS["diameter_angstrom"].option
 
 
-def check_first_micrograph(path: Path, diameter_angstrom: float,
+def check_first_micrograph(path: Path, diameter_angstrom: float | None,
                            pixel_size_angstrom: float | None = None,
                            host_pixel_size_angstrom: float | None = None) -> list[str]:
     """Check the session's diameter against the header of ``path``, the first micrograph to pick,
     at the pixel size it will be picked at: the user's ``--pixel-size``, else the host's (RELION's
     optics group, CryoSPARC's exposure), else the header's. Returns notes for people; raises
     :class:`UsageError` when nothing could be picked, :class:`~cryostream.io.BadInputError` when
-    the header cannot be read (check the next micrograph instead)."""
+    the header cannot be read (check the next micrograph instead). ``diameter_angstrom`` None
+    (``--diameter auto``) checks the pixel size and frames only."""
     if pixel_size_angstrom is None and host_pixel_size_angstrom is None \
             and path.suffix.lower() in IMAGE_SUFFIXES:
         raise UsageError(f"{path}: PNG, JPEG and TIFF files carry no pixel size; pass "
@@ -41,6 +42,19 @@ def check_first_micrograph(path: Path, diameter_angstrom: float,
                          "(the diameter is in Å)")
     source = ("--pixel-size" if pixel_size_angstrom else "the job's micrograph metadata"
               if host_pixel_size_angstrom else f"the header of {path}")
+    notes = [] if diameter_angstrom is None else _diameter_notes(
+        path, diameter_angstrom, pixel_size, source, header)
+    if header.frames > 1:
+        notes.append(f"{path}: a stack of {header.frames} frames; stacked micrographs are "
+                     "averaged into one image without motion correction (motion-corrected sums "
+                     "pick better)")
+    return notes
+
+
+def _diameter_notes(path: Path, diameter_angstrom: float, pixel_size: float, source: str,
+                    header: MicrographHeader) -> list[str]:
+    """The diameter against the micrograph: a :class:`UsageError` when nothing could be picked,
+    notes when many particles would be missed or the pixel size looks unset."""
     diameter_px = diameter_angstrom / pixel_size
     scale = (f"{DIAMETER_OPTION} {_number(diameter_angstrom)} Å is {_number(diameter_px)} px at "
              f"{pixel_size:g} Å/px (from {source})")
@@ -60,10 +74,6 @@ def check_first_micrograph(path: Path, diameter_angstrom: float,
         notes.append(f"{path}: the MRC header says 1.0 Å/px, often a header nobody set, so the "
                      f"{_number(diameter_angstrom)} Å diameter is taken as "
                      f"{_number(diameter_px)} px; pass --pixel-size in Å/px if that is wrong")
-    if header.frames > 1:
-        notes.append(f"{path}: a stack of {header.frames} frames; stacked micrographs are "
-                     "averaged into one image without motion correction (motion-corrected sums "
-                     "pick better)")
     return notes
 
 

@@ -26,11 +26,12 @@ from watchdog.observers.polling import PollingObserverVFS
 from ..io import BadInputError
 from ..picker import Picks
 from ..report import write_report
-from ..session.engine import Session, Task
+from ..session.engine import Session
 from ..session.errors import OutputError, UsageError
 from ..session.journal import FileState
 from ..session.naming import DEFAULT_SUFFIX, micrograph_key, mirrored_path
 from ..session.selection import Selection
+from ..session.tasks import Task
 from ..session.work import PickOutcome
 from .discovery import Candidate, Discovery, EventSink, probe
 from .reporter import Reporter, WatchStatus

@@ -75,9 +75,11 @@ class Reporter:
                                highlight=False)
         elif kind in ("start", "stop"):
             self.console.print(fields["message"], highlight=False)
+        elif kind == "diameter":
+            self.console.print(f"diameter {fields['message']}", highlight=False)
 
     def session_event(self, kind: str, fields: dict[str, Any]) -> None:
-        """Report an event of the session (done, failed, warning) like the daemon's own."""
+        """Report an event of the session (done, failed, warning, diameter) like the daemon's own."""
         self.event(kind, **fields)
 
     def status(self, status: WatchStatus, force: bool = False) -> None:

@@ -17,7 +17,6 @@ from typing import Any
 
 import numpy as np
 
-from cryostream.config import PickerConfig
 from cryostream.io import BadInputError
 from cryostream.picker import Picks
 from cryostream.star import write_atomically
@@ -66,8 +65,11 @@ def exposures_from_dataset(dataset: Any, source: str = "exposures") -> list[Expo
             in zip(dataset["uid"], paths, dataset["micrograph_blob/psize_A"], groups, strict=True)]
 
 
-def particles_dataset(picked: Sequence[tuple[Exposure, Picks]], min_dist_angstrom: float) -> Any:
-    """A CryoSPARC particle dataset with :data:`PARTICLE_FIELDS`, one row per pick."""
+def particles_dataset(picked: Sequence[tuple[Exposure, Picks]],
+                      min_distance_diameters: float) -> Any:
+    """A CryoSPARC particle dataset with :data:`PARTICLE_FIELDS`, one row per pick;
+    ``location/min_dist_A`` is ``min_distance_diameters`` times the diameter each micrograph was
+    picked at (measured with ``--diameter auto``, checked per micrograph)."""
     from cryosparc.dataset import Dataset
 
     rows = sum(len(picks) for _, picks in picked)
@@ -90,7 +92,9 @@ def particles_dataset(picked: Sequence[tuple[Exposure, Picks]], min_dist_angstro
         [picks.x / picks.micrograph_shape[1] for _, picks in picked])
     dataset["location/center_y_frac"] = np.concatenate(
         [picks.y / picks.micrograph_shape[0] for _, picks in picked])
-    dataset["location/min_dist_A"] = min_dist_angstrom
+    dataset["location/min_dist_A"] = per_exposure(
+        [min_distance_diameters * picks.diameter_px * picks.pixel_size_angstrom
+         for _, picks in picked])
     dataset["location/micrograph_psize_A"] = per_exposure(
         [picks.pixel_size_angstrom for _, picks in picked])
     dataset["pick_stats/ncc_score"] = np.concatenate(
@@ -107,11 +111,6 @@ def copy_fields(particles: Any, output: Any) -> list[str]:
         if field != "uid" and field in present:
             output[field] = particles[field]
     return sorted(set(particles.fields()) - present)
-
-
-def min_dist_angstrom(config: PickerConfig) -> float:
-    """The picker's minimum distance between picks, in Å (CryoSPARC's ``location/min_dist_A``)."""
-    return config.min_distance_diameters * config.diameter_angstrom
 
 
 def write_cs(dataset: Any, path: str | Path) -> Path:

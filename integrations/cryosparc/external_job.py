@@ -21,17 +21,16 @@ from cryostream.config import PickerConfig
 from cryostream.io import BadInputError
 from cryostream.picker import Picks
 from cryostream.session.batch import run_batch
-from cryostream.session.engine import SessionOptions, Summary, Task
 from cryostream.session.errors import OutputError, UsageError, output_boundary
 from cryostream.session.executor import ExecutorChoice
 from cryostream.session.naming import check_unique, mirrored_path
 from cryostream.session.outputs import OutputOptions
-from integrations import add_picker_arguments, picker_config
+from cryostream.session.tasks import SessionOptions, Summary, Task
+from integrations import add_picker_arguments, measured_diameter, picker_config
 from integrations.cryosparc.connection import Connection, add_connection_arguments, connect, instance_from
 from integrations.cryosparc.dataset import (
     Exposure,
     exposures_from_dataset,
-    min_dist_angstrom,
     particles_dataset,
     read_cs,
     write_cs,
@@ -61,13 +60,15 @@ def pick_exposures(exposures: Sequence[Exposure], project_dir: Path, out_dir: Pa
     tasks = [Task(project_dir / exposure.path, exposure.path, outputs[exposure.path],
                   exposure.pixel_size_angstrom) for exposure in exposures]
     options = SessionOptions("cryosparc", OutputOptions(out_dir), args.on_config_change,
-                             args.pixel_size)
+                             args.pixel_size, auto_diameter=measured_diameter(args))
 
     def on_event(kind: str, fields: dict[str, Any]) -> None:
         if kind == "failed":
             log(f"failed: {fields['error']}")
         elif kind == "warning":
             log(f"warning: {fields['message']}")
+        elif kind == "diameter":
+            log(f"diameter {fields['message']}")
 
     result = run_batch(options, config, tasks, ExecutorChoice("local", args.workers),
                        on_event=on_event)
@@ -118,7 +119,7 @@ def run_offline(args: argparse.Namespace, config: PickerConfig) -> int:
     picked, summary = pick_exposures(exposures, project_dir, args.out, config, args,
                                      lambda line: print(f"cryostream-cryosparc: {line}",
                                                         file=sys.stderr))
-    particles = particles_dataset(picked, min_dist_angstrom(config))
+    particles = particles_dataset(picked, config.min_distance_diameters)
     with output_boundary(args.out / PARTICLES_CS):
         write_cs(particles, args.out / PARTICLES_CS)
         write_csg(args.out / PARTICLES_CS, len(particles), OUTPUT_NAME, args.title)
@@ -152,7 +153,7 @@ def pick_into_external_job(connection: Connection, args: argparse.Namespace,
         project_dir = args.project_dir or connection.project_dir(project)
         picked, summary = pick_exposures(exposures, project_dir, project_dir / job.uid, config,
                                          args, lambda line: job.log(line, level="warning"))
-        particles = particles_dataset(picked, min_dist_angstrom(config))
+        particles = particles_dataset(picked, config.min_distance_diameters)
         save_particles(job, particles)
         job.log(f"cryostream: {summary.line()}; {len(particles)} particles")
     return job.uid, summary, len(particles)

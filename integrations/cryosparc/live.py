@@ -27,7 +27,6 @@ from integrations.cryosparc.connection import Connection, connect, instance_from
 from integrations.cryosparc.dataset import (
     Exposure,
     exposures_from_dataset,
-    min_dist_angstrom,
     particles_dataset,
 )
 from integrations.cryosparc.server import (
@@ -50,7 +49,7 @@ class LivePublisher:
         self.connection = connection
         self.job = job
         self.project_dir = project_dir
-        self.min_dist_angstrom = min_dist_angstrom(config)
+        self.min_distance_diameters = config.min_distance_diameters
         self.published: set[str] = set()
 
     def exposures(self) -> dict[str, Exposure]:
@@ -69,7 +68,7 @@ class LivePublisher:
             if set(matched) == self.published:
                 return
             picked = [(exposures[key], done[key][1]) for key in matched]
-            particles = particles_dataset(picked, self.min_dist_angstrom)
+            particles = particles_dataset(picked, self.min_distance_diameters)
             save_particles(self.job, particles, warn=not self.published)
             self.published = set(matched)
             waiting = len(done) - len(matched)

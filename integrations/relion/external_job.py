@@ -32,13 +32,13 @@ from cryostream import __version__
 from cryostream.io import BadInputError
 from cryostream.session.batch import run_batch
 from cryostream.session.cancel import Cancellation
-from cryostream.session.engine import SessionOptions, Summary, Task
 from cryostream.session.errors import OutputError, UsageError
 from cryostream.session.executor import ExecutorChoice
 from cryostream.session.naming import DEFAULT_SUFFIX, check_unique, mirrored_path
 from cryostream.session.outputs import OutputOptions
+from cryostream.session.tasks import SessionOptions, Summary, Task
 from cryostream.star import star_text, write_atomically
-from integrations import add_picker_arguments, picker_config
+from integrations import add_picker_arguments, measured_diameter, picker_config
 
 EXIT_SUCCESS = "RELION_JOB_EXIT_SUCCESS"
 EXIT_FAILURE = "RELION_JOB_EXIT_FAILURE"
@@ -206,7 +206,8 @@ def run_job(args: argparse.Namespace) -> Summary:
     print(f"cryostream {__version__} (RELION {version} outputs): {len(tasks)} micrographs in "
           f"{args.in_mics}, {args.j} worker(s)", flush=True)
     options = SessionOptions("relion", OutputOptions(Path(args.o), combined_star=False),
-                             args.on_config_change, args.pixel_size)
+                             args.on_config_change, args.pixel_size,
+                             auto_diameter=measured_diameter(args))
     summary = run_batch(options, config, tasks, ExecutorChoice("local", args.j),
                         Cancellation(job_dir / ABORT_NOW), report_event).summary
     write_summary(args.o, args.in_mics, {task.name: task.star for task in tasks
@@ -225,6 +226,8 @@ def report_event(kind: str, fields: dict[str, Any]) -> None:
               flush=True)
     elif kind == "warning":
         print(f"cryostream-relion: warning: {fields['message']}", file=sys.stderr, flush=True)
+    elif kind == "diameter":
+        print(f"cryostream: diameter {fields['message']}", flush=True)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -1,0 +1,134 @@
+"""``--diameter auto``: the session's particle diameter, measured on its own micrographs.
+
+The measure is :func:`cryostream.diameter.estimate_diameter` (the learned template's signal
+plateau). A session measures it on its first ``SAMPLE_MICROGRAPHS`` micrographs (a batch: spread
+over its inputs, before anything is picked; a watcher: each new micrograph until it has that
+many, refining the estimate as they arrive), keeps the evidence in the journal so a restart goes
+on from it, and changes the diameter it picks at only when a refinement moves it by more than
+the picker's own dead band (15 %). Every STAR file written says which diameter was used and how
+it was measured.
+"""
+
+from __future__ import annotations
+
+import json
+import warnings
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+
+from ..config import PickerConfig
+from ..diameter import DEAD_BAND, DiameterEstimate, SizeEvidence
+from ..io import read_micrograph
+from .journal import Journal
+
+SAMPLE_MICROGRAPHS = 3
+JOURNAL_KEY = "auto_diameter"
+
+
+def measure_files(paths: Sequence[str], pixel_sizes: Sequence[float | None],
+                  range_angstrom: tuple[float, float], evidence: Sequence[SizeEvidence],
+                  config: PickerConfig) -> DiameterEstimate:
+    """Read ``paths`` (Å/px from ``pixel_sizes`` or the headers) and estimate the diameter with
+    the ``evidence`` of earlier micrographs (runs on a worker; raises ValueError without a
+    particle-like signal and BadInputError for a file that cannot be read)."""
+    from ..diameter import estimate_diameter
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        micrographs = [read_micrograph(path, size) for path, size in zip(paths, pixel_sizes,
+                                                                         strict=True)]
+    return estimate_diameter(micrographs, range_angstrom, evidence, config)
+
+
+@dataclass
+class AutoDiameter:
+    """The state of a session's diameter measurement: the range searched, the estimate and the
+    micrographs it rests on."""
+
+    range_angstrom: tuple[float, float]
+    estimate: DiameterEstimate | None = None
+    measured: tuple[str, ...] = ()
+
+    @property
+    def settled(self) -> bool:
+        return len(self.measured) >= SAMPLE_MICROGRAPHS
+
+    def sample(self, keys: Sequence[str]) -> list[int]:
+        """Which of ``keys`` (in order) to measure next: up to the sample size, spread evenly
+        over them, none already measured."""
+        fresh = [index for index, key in enumerate(keys) if key not in self.measured]
+        wanted = SAMPLE_MICROGRAPHS - len(self.measured)
+        if wanted <= 0 or not fresh:
+            return []
+        step = max(1, len(fresh) // wanted)
+        return fresh[::step][:wanted]
+
+    def update(self, estimate: DiameterEstimate, keys: Sequence[str]) -> bool:
+        """Take a new estimate over ``keys`` too; True when the diameter to pick at changes (the
+        first estimate, or one more than the dead band away from the current one)."""
+        previous = self.estimate
+        self.measured = (*self.measured, *keys)
+        if previous is not None and abs(np.log(estimate.diameter_angstrom
+                                               / previous.diameter_angstrom)) <= np.log(DEAD_BAND):
+            self.estimate = DiameterEstimate(previous.diameter_angstrom, previous.low_angstrom,
+                                             previous.high_angstrom, estimate.evidence)
+            return False
+        self.estimate = estimate
+        return True
+
+    def describe(self) -> str:
+        """``auto: 142 Å measured on 3 micrographs (plateau 120-160 Å, searched 20-600 Å)``."""
+        if self.estimate is None:
+            return f"auto: not measured yet (searching {self._range()} Å)"
+        estimate = self.estimate
+        count = len(self.measured)
+        return (f"auto: {estimate.diameter_angstrom:.0f} Å measured on {count} "
+                f"micrograph{'' if count == 1 else 's'} (plateau {estimate.low_angstrom:.0f}-"
+                f"{estimate.high_angstrom:.0f} Å, searched {self._range()} Å)")
+
+    def _range(self) -> str:
+        return f"{self.range_angstrom[0]:g}-{self.range_angstrom[1]:g}"
+
+    def save(self, journal: Journal) -> None:
+        """Record the estimate and its evidence in the journal."""
+        journal.set_setting(JOURNAL_KEY, json.dumps(self.to_dict()))
+
+    def to_dict(self) -> dict[str, object]:
+        estimate = self.estimate
+        return {"range_angstrom": list(self.range_angstrom), "measured": list(self.measured),
+                "estimate": None if estimate is None else {
+                    "diameter_angstrom": estimate.diameter_angstrom,
+                    "low_angstrom": estimate.low_angstrom, "high_angstrom": estimate.high_angstrom,
+                    "evidence": [[item.diameters_angstrom.tolist(), item.snr.tolist()]
+                                 for item in estimate.evidence]}}
+
+    @classmethod
+    def restore(cls, journal: Journal, range_angstrom: tuple[float, float]) -> AutoDiameter:
+        """The measurement recorded in ``journal`` when it searched the same range, else a fresh
+        one."""
+        try:
+            recorded = json.loads(journal.get_setting(JOURNAL_KEY) or "null")
+            if recorded is None or tuple(recorded["range_angstrom"]) != tuple(range_angstrom):
+                return cls(range_angstrom)
+            found = recorded["estimate"]
+            estimate = None if found is None else DiameterEstimate(
+                found["diameter_angstrom"], found["low_angstrom"], found["high_angstrom"],
+                tuple(SizeEvidence(np.array(diameters), np.array(snr))
+                      for diameters, snr in found["evidence"]))
+            return cls(range_angstrom, estimate, tuple(recorded["measured"]))
+        except (ValueError, KeyError, TypeError):
+            return cls(range_angstrom)
+
+    @staticmethod
+    def recorded(journal: Journal) -> str | None:
+        """The description of the measurement recorded in ``journal`` (for the report)."""
+        text = journal.get_setting(JOURNAL_KEY)
+        if text is None:
+            return None
+        try:
+            return AutoDiameter.restore(journal, tuple(json.loads(text)["range_angstrom"])
+                                        ).describe()
+        except (ValueError, KeyError, TypeError):
+            return None

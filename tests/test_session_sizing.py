@@ -1,0 +1,168 @@
+"""``--diameter auto``: parsing, the session's sample and refinement, the journal record, and
+what a user sees on the command line (every STAR header says how the diameter was measured)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+from conftest import (
+    DIAMETER_ANGSTROM,
+    WATCH_FAST,
+    Daemon,
+    mrc_bytes,
+    run_cryostream,
+    small_mrc,
+    statuses,
+    wait_for,
+    write_via_rename,
+)
+
+from cryostream.config import DEFAULT_DIAMETER_RANGE_ANGSTROM
+from cryostream.diameter import DiameterEstimate, SizeEvidence
+from cryostream.session.errors import UsageError
+from cryostream.session.journal import Journal
+from cryostream.session.settings import auto_range, parse_diameter
+from cryostream.session.sizing import SAMPLE_MICROGRAPHS, AutoDiameter
+from cryostream.star import read_provenance
+
+
+@pytest.mark.parametrize(("text", "expected"), [
+    ("150", 150.0), ("62.5", 62.5), (80.0, 80.0), ("auto", None), ("AUTO", None), (None, None)])
+def test_diameter_values(text: str | float | None, expected: float | None) -> None:
+    assert parse_diameter(text) == expected
+
+
+@pytest.mark.parametrize("text", ["big", "12 Å", "1:2"])
+def test_a_diameter_that_is_no_number_names_the_option(text: str) -> None:
+    with pytest.raises(UsageError, match=f"--diameter must be a number of Å or auto, got '{text}'"):
+        parse_diameter(text)
+
+
+@pytest.mark.parametrize(("diameter", "range_text", "expected"), [
+    ("auto", None, DEFAULT_DIAMETER_RANGE_ANGSTROM), ("auto", "50:300", (50.0, 300.0)),
+    ("120", None, None), (None, None, None)])
+def test_diameter_ranges(diameter: str | None, range_text: str | None,
+                         expected: tuple[float, float] | None) -> None:
+    assert auto_range(diameter, range_text) == expected
+
+
+@pytest.mark.parametrize(("diameter", "range_text", "message"), [
+    ("120", "50:300", "only with --diameter auto"), ("auto", "50-300", "MIN:MAX in Å"),
+    ("auto", "300:50", "0 < MIN < MAX"), ("auto", "0:50", "0 < MIN < MAX")])
+def test_bad_diameter_ranges(diameter: str, range_text: str, message: str) -> None:
+    with pytest.raises(UsageError, match=message):
+        auto_range(diameter, range_text)
+
+
+def _estimate(diameter_angstrom: float) -> DiameterEstimate:
+    curve = SizeEvidence(np.array([50.0, 60.0, 70.0]), np.array([5.0, 6.0, 5.5]))
+    return DiameterEstimate(diameter_angstrom, 0.8 * diameter_angstrom, 1.2 * diameter_angstrom,
+                            (curve,))
+
+
+def test_sample_is_spread_and_refinement_moves_only_beyond_the_dead_band() -> None:
+    sizing = AutoDiameter((20.0, 600.0))
+    keys = [f"m{index}" for index in range(9)]
+    assert sizing.sample(keys) == [0, 3, 6]
+    assert sizing.update(_estimate(100.0), ["m0"])
+    assert sizing.sample(keys) == [1, 5]  # two more, none measured twice
+    assert not sizing.update(_estimate(110.0), ["m1"])  # within 15 %: keep picking at 100 Å
+    assert sizing.estimate is not None and sizing.estimate.diameter_angstrom == 100.0
+    assert sizing.update(_estimate(130.0), ["m2"])
+    assert sizing.settled and sizing.sample(keys) == []
+    assert sizing.describe().startswith(f"auto: 130 Å measured on {SAMPLE_MICROGRAPHS} "
+                                        "micrographs (plateau 104-156 Å")
+
+
+def test_the_journal_keeps_the_measurement_for_the_same_range_only(tmp_path: Path) -> None:
+    sizing = AutoDiameter((20.0, 600.0))
+    sizing.update(_estimate(100.0), ["a.mrc"])
+    with Journal(tmp_path) as journal:
+        sizing.save(journal)
+        restored = AutoDiameter.restore(journal, (20.0, 600.0))
+        assert restored.measured == ("a.mrc",)
+        assert restored.estimate is not None and restored.estimate.diameter_angstrom == 100.0
+        np.testing.assert_array_equal(restored.estimate.evidence[0].snr, [5.0, 6.0, 5.5])
+        assert AutoDiameter.restore(journal, (50.0, 300.0)).estimate is None
+        assert AutoDiameter.recorded(journal) == restored.describe()
+        journal.set_setting("auto_diameter", "{not json")
+        assert AutoDiameter.restore(journal, (20.0, 600.0)).estimate is None
+
+
+@pytest.fixture(scope="module")
+def acquisition(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    folder = tmp_path_factory.mktemp("acquisition")
+    for seed in range(4):
+        small_mrc(folder / f"mic{seed}.mrc", seed, (768, 768))
+    return folder
+
+
+def test_pick_with_auto_records_the_estimate_and_reruns_cleanly(acquisition: Path,
+                                                               tmp_path: Path) -> None:
+    out = tmp_path / "out"
+    first = run_cryostream("pick", str(acquisition), "-o", str(out), "--diameter", "auto",
+                           "--workers", "1")
+    assert first.returncode == 0, first.stderr
+    assert "diameter auto: " in first.stderr and "measured on 3 micrographs" in first.stderr
+    stars = sorted(out.glob("*_autopick.star"))
+    assert len(stars) == 4
+    sources = {read_provenance(star)["diameter_source"] for star in stars}
+    assert len(sources) == 1
+    sources_text = sources.pop()
+    assert sources_text.startswith("auto: ") and "searched 20-600 Å" in sources_text
+    diameters = {float(read_provenance(star)["diameter_px"]) * 1.5 for star in stars}
+    assert all(0.6 * DIAMETER_ANGSTROM < value < 1.65 * DIAMETER_ANGSTROM for value in diameters)
+    again = run_cryostream("pick", str(acquisition), "-o", str(out), "--diameter", "auto")
+    assert again.returncode == 0, again.stderr
+    assert "4 already picked (skipped)" in again.stderr
+    given = run_cryostream("pick", str(acquisition), "-o", str(out), "--diameter", "60")
+    assert given.returncode == 2
+    assert "diameter: auto (20-600 Å) -> given" in given.stderr
+    assert set(statuses(out).values()) == {"done"}
+    assert run_cryostream("report", str(out)).returncode == 0
+    assert f"<td class='number' id='summary-diameter-measured-diameter-auto'>{sources_text}" in \
+        (out / "report.html").read_text()
+
+
+def test_auto_without_particles_is_one_line_naming_the_files(tmp_path: Path) -> None:
+    from cryostream.bench.synthetic import write_mrc
+
+    blank = tmp_path / "blank"
+    blank.mkdir()
+    rng = np.random.default_rng(0)
+    write_mrc(rng.normal(size=(512, 512)).astype(np.float32), blank / "noise.mrc", 1.5)
+    result = run_cryostream("pick", str(blank), "-o", str(tmp_path / "out"), "--diameter", "auto",
+                            "--diameter-range", "40:200")
+    assert result.returncode == 2
+    assert result.stderr.count("\n") == 1
+    assert "--diameter auto: no particle-like signal between 40 and 200 Å" in result.stderr
+    assert "noise.mrc" in result.stderr
+
+
+def test_watch_refines_as_micrographs_arrive_and_a_restart_goes_on(
+        tmp_path: Path, daemons: list[Daemon]) -> None:
+    acquisition, out = tmp_path / "acquisition", tmp_path / "out"
+    acquisition.mkdir()
+    daemon = Daemon(acquisition, out, tmp_path / "watch.log", "--diameter", "auto", *WATCH_FAST)
+    daemons.append(daemon)
+    daemon.wait_started()
+    for seed in range(SAMPLE_MICROGRAPHS + 1):
+        write_via_rename(mrc_bytes(tmp_path, seed, (768, 768)), acquisition / f"mic{seed}.mrc")
+        wait_for(lambda count=seed + 1: len(daemon.events("done")) == count, 120,
+                 f"micrograph {seed} to be picked", daemon)
+    measured = [event["message"] for event in daemon.events("diameter")]
+    assert [message.split(" measured on ")[1].split(" (")[0] for message in measured] == [
+        "1 micrograph", "2 micrographs", "3 micrographs"]
+    assert daemon.stop() == 0
+    with Journal(out, readonly=True) as journal:
+        assert AutoDiameter.recorded(journal) == measured[-1]
+    write_via_rename(mrc_bytes(tmp_path, 9, (768, 768)), acquisition / "mic9.mrc")
+    again = Daemon(acquisition, out, tmp_path / "again.log", "--diameter", "auto", "--once",
+                   *WATCH_FAST)
+    daemons.append(again)
+    assert again.process.wait(timeout=180) == 0
+    assert again.events("diameter") == [] and len(again.events("done")) == 1
+    header = read_provenance(out / "mic9_autopick.star")
+    assert header["diameter_source"] == measured[-1]
