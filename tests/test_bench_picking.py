@@ -13,7 +13,14 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from cryostream.bench.picking import CRYOSTREAM, CRYOSTREAM_CLI, LATTICE, RELION_LOG, bench_set_report
+from cryostream.bench.picking import (
+    CRYOSTREAM,
+    CRYOSTREAM_AUTO,
+    CRYOSTREAM_CLI,
+    LATTICE,
+    RELION_LOG,
+    bench_set_report,
+)
 from cryostream.bench.relion import (
     relion_available,
     relion_command,
@@ -153,9 +160,13 @@ def test_an_mrc_set_is_picked_at_its_header_pixel_size(mrc_set: Path, tmp_path: 
     assert bench_set.pixel_size_angstrom == pytest.approx(1.6)
     assert bench_set.diameter_px == pytest.approx(32.0)
     assert not bench_set.needs_conversion
-    report = bench_set_report(bench_set, preset("default"), tmp_path, (CRYOSTREAM_CLI,),
-                              diameter_scales=(0.75, 1.0))
-    assert list(report.results) == [CRYOSTREAM, f"{CRYOSTREAM} x0.75", CRYOSTREAM_CLI, LATTICE]
+    report = bench_set_report(bench_set, preset("default"), tmp_path,
+                              (CRYOSTREAM_CLI, CRYOSTREAM_AUTO), diameter_scales=(0.75, 1.0))
+    assert list(report.results) == [CRYOSTREAM, f"{CRYOSTREAM} x0.75", CRYOSTREAM_CLI,
+                                    CRYOSTREAM_AUTO, LATTICE]
+    auto = report.results[CRYOSTREAM_AUTO]
+    assert 0.6 < auto.given_diameter_angstrom / (32.0 * 1.6) < 1.65
+    assert "--diameter auto" in auto.details["command"] and auto.counts.f1 > 0.5
     ours, cli = report.results[CRYOSTREAM], report.results[CRYOSTREAM_CLI]
     assert ours.counts.f1 > 0.8 and not list(tmp_path.glob("mrc-set/*.mrc"))
     assert cli.counts == ours.counts and cli.seconds_per_micrograph > ours.seconds_per_micrograph

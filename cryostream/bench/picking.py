@@ -33,11 +33,13 @@ import cv2
 import numpy as np
 from threadpoolctl import threadpool_limits
 
-from ..config import PickerConfig, dump_config
+from ..config import DEFAULT_DIAMETER_RANGE_ANGSTROM, PickerConfig, dump_config
 from ..evaluation import coordinates_xy
 from ..io import BadInputError
 from ..metrics import Counts
+from ..session.journal import Journal
 from ..session.naming import mirrored_path
+from ..session.sizing import AutoDiameter
 from ..session.work import pick_file
 from ..star import write_atomically
 from .relion import relion_available, run_relion_log
@@ -55,9 +57,10 @@ from .timing import run_timed
 
 CRYOSTREAM = "cryostream"
 CRYOSTREAM_CLI = "cryostream-cli"
+CRYOSTREAM_AUTO = "cryostream-auto"
 RELION_LOG = "relion-log"
 LATTICE = "lattice"
-COMPARISONS = (RELION_LOG, CRYOSTREAM_CLI)
+COMPARISONS = (RELION_LOG, CRYOSTREAM_CLI, CRYOSTREAM_AUTO)
 PER_SET_KEYS = ("diameter_angstrom", "pixel_size_angstrom")
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
 
@@ -179,16 +182,19 @@ def run_cryostream(mrcs: Sequence[Path], bench_set: BenchSet, config: PickerConf
 
 
 def run_cryostream_cli(mrcs: Sequence[Path], bench_set: BenchSet, config: PickerConfig,
-                       shapes: Sequence[tuple[int, int]], work: Path) -> PickerResult:
+                       shapes: Sequence[tuple[int, int]], work: Path,
+                       auto: bool = False) -> PickerResult:
     """``cryostream pick`` on all MRCs in one call with one worker, as a user runs it (start-up,
-    imports, the worker's warm-up and the STAR files included), timed start to exit. Its CPU time
-    is not recorded: the worker is a grandchild (forked by the fork server), whose CPU time never
-    reaches this process."""
-    odir = work / f"{bench_set.name}_cryostream_cli"
+    imports, the worker's warm-up and the STAR files included), timed start to exit; with
+    ``auto``, ``--diameter auto`` (the given diameter reported is the session's estimate). Its
+    CPU time is not recorded: the worker is a grandchild (forked by the fork server), whose CPU
+    time never reaches this process."""
+    name = CRYOSTREAM_AUTO if auto else CRYOSTREAM_CLI
+    odir = work / f"{bench_set.name}_{name}"
     settings = write_atomically(work / f"{bench_set.name}_config.toml", dump_config(config))
     command = [sys.executable, "-m", "cryostream", "pick", *(str(path.resolve()) for path in mrcs),
                "--out", str(odir.resolve()), "--config", str(settings.resolve()),
-               "--diameter", f"{bench_set.diameter_angstrom:g}",
+               "--diameter", "auto" if auto else f"{bench_set.diameter_angstrom:g}",
                "--pixel-size", f"{bench_set.pixel_size_angstrom:g}", "--workers", "1"]
     timed = run_timed(command, PROJECT_ROOT)  # so `-m cryostream` is this copy, as in-process
     if timed.run.returncode != 0:
@@ -197,8 +203,11 @@ def run_cryostream_cli(mrcs: Sequence[Path], bench_set: BenchSet, config: Picker
                             f"{timed.run.returncode}): {last}")
     picked = [coordinates_xy(mirrored_path(path, path.parent, odir)) for path in mrcs]
     per_micrograph = score_files(picked, bench_set.truth, shapes, bench_set.diameter_px)
-    return PickerResult(CRYOSTREAM_CLI, pooled(per_micrograph), per_micrograph,
-                        bench_set.diameter_angstrom, timed.wall_seconds / len(mrcs),
+    with Journal(odir, readonly=True) as journal:
+        estimate = AutoDiameter.restore(journal, DEFAULT_DIAMETER_RANGE_ANGSTROM).estimate
+    given = estimate.diameter_angstrom if auto and estimate else bench_set.diameter_angstrom
+    return PickerResult(name, pooled(per_micrograph), per_micrograph, given,
+                        timed.wall_seconds / len(mrcs),
                         "whole `cryostream pick --workers 1` call / micrographs",
                         {"command": " ".join(command[1:]), "wall_seconds": timed.wall_seconds})
 
@@ -236,8 +245,10 @@ def bench_set_report(bench_set: BenchSet, config: PickerConfig, work: Path,
         result = run_cryostream(mrcs, bench_set, config, shapes, scale)
         results[result.picker] = result
     skipped = {}
-    if CRYOSTREAM_CLI in compare:
-        results[CRYOSTREAM_CLI] = run_cryostream_cli(mrcs, bench_set, config, shapes, work)
+    for auto in (False, True):
+        if (CRYOSTREAM_AUTO if auto else CRYOSTREAM_CLI) in compare:
+            result = run_cryostream_cli(mrcs, bench_set, config, shapes, work, auto)
+            results[result.picker] = result
     if RELION_LOG in compare:
         if relion_available() is None:
             skipped[RELION_LOG] = "relion_autopick is not installed (not on PATH)"

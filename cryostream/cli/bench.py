@@ -39,8 +39,10 @@ def bench(
                                        "images).")] = Path("../shared/bench"),
     compare: Annotated[list[str] | None, typer.Option(
         "--compare", help="Also run another picker on the same MRCs: relion-log (relion_autopick "
-        "--LoG, diameters 0.8-1.2 x D, --shrink 0, lowpass for a ~16 px particle) or "
-        "cryostream-cli (the `cryostream pick` command, one worker, timed start to exit).")
+        "--LoG, diameters 0.8-1.2 x D, --shrink 0, lowpass for a ~16 px particle), "
+        "cryostream-cli (the `cryostream pick` command, one worker, timed start to exit) or "
+        "cryostream-auto (the same with --diameter auto; its D column is the estimate over the "
+        "true diameter).")
                                   ] = None,
     diameter_scale: Annotated[str, typer.Option(
         "--diameter-scale", help="Comma-separated factors: cryostream is also run with the "
@@ -93,10 +95,10 @@ def bench(
 def bench_table(report: SetReport) -> Table:
     """One set's figures, one row per picker (the lattice is chance level), with the RELION /
     cryostream time ratios and the F1 lost at a wrong diameter."""
-    from ..bench.picking import CRYOSTREAM, CRYOSTREAM_CLI
+    from ..bench.picking import CRYOSTREAM, CRYOSTREAM_AUTO, CRYOSTREAM_CLI
 
     caption = [f"{picker} skipped: {reason}" for picker, reason in report.skipped.items()]
-    for ours in (CRYOSTREAM, CRYOSTREAM_CLI):
+    for ours in (CRYOSTREAM, CRYOSTREAM_CLI, CRYOSTREAM_AUTO):
         if report.time_ratio(ours) is not None:
             cpu_ratio = report.time_ratio(ours, cpu=True)
             caption.append(f"time ratio relion-log / {ours} (s/micrograph): "
