@@ -48,6 +48,18 @@ TICK_SECONDS = 0.1
 EventSink = Callable[[str, dict[str, Any]], None]
 
 
+def unmeasured(error: ValueError, sample: list[Task], first: bool) -> str:
+    """Why the diameter could not be measured on ``sample``, in one line; no particle-like
+    signal in a batch's ``first`` sample is a :class:`UsageError` (nothing could be picked)."""
+    if isinstance(error, BadInputError):
+        return str(error)
+    files = ", ".join(str(task.path) for task in sample)
+    if first:
+        raise UsageError(f"--diameter auto: {error} in {files}; give the diameter in Å with "
+                         "--diameter, or another --diameter-range") from error
+    return f"{files}: diameter not measured (--diameter auto: {one_line(error)})"
+
+
 class Session:
     """A picking session over ``options.outputs.out_dir``; use it as a context manager."""
 
@@ -129,31 +141,21 @@ class Session:
         unreadable file, no particle-like signal); with ``strict`` (a batch's up-front sample)
         no signal before any estimate is a :class:`UsageError`."""
         sizing = self.sizing
-        if sizing is None or sizing.settled:
-            return None
-        sample = [tasks[index] for index in sizing.sample([task.key for task in tasks])]
-        if not sample:
+        sample = [] if sizing is None else [tasks[index] for index in
+                                             sizing.sample([task.key for task in tasks])]
+        if sizing is None or not sample:
             return None
         if not self.checked_first:
             self.check_first(sample[0])
-        evidence = sizing.estimate.evidence if sizing.estimate is not None else ()
-        files = ", ".join(str(task.path) for task in sample)
         try:
-            future = self.executor.submit(
+            estimate = self._on_worker(
                 measure_files, [str(task.path) for task in sample],
                 [self.options.pixel_size_angstrom or task.pixel_size_angstrom for task in sample],
-                sizing.range_angstrom, evidence, self.config)
-            while not self.executor.wait_any({future}, TICK_SECONDS)[0]:
-                if self.cancel.reason:
-                    return None
-            estimate = future.result()
-        except BadInputError as error:
-            return str(error)
-        except ValueError as error:
-            if strict and sizing.estimate is None:
-                raise UsageError(f"--diameter auto: {error} in {files}; give the diameter in Å "
-                                 "with --diameter, or another --diameter-range") from error
-            return f"{files}: diameter not measured (--diameter auto: {one_line(error)})"
+                sizing.range_angstrom, sizing.evidence, self.config)
+        except ValueError as error:  # also BadInputError
+            return unmeasured(error, sample, strict and sizing.estimate is None)
+        if estimate is None:  # cancelled while measuring
+            return None
         if sizing.update(estimate, [task.key for task in sample]):
             self._pick_at(estimate.diameter_angstrom)
         with output_boundary(self.journal.path):
@@ -163,6 +165,15 @@ class Session:
         self.on_event("diameter", {"message": sizing.describe(),
                                    "diameter_angstrom": self.config.diameter_angstrom})
         return None
+
+    def _on_worker(self, fn: Callable[..., Any], *args: Any) -> Any:
+        """``fn(*args)`` on the executor, waited for while watching for cancellation (None when
+        cancelled); its exception is raised here."""
+        future = self.executor.submit(fn, *args)
+        while not self.executor.wait_any({future}, TICK_SECONDS)[0]:
+            if self.cancel.reason:
+                return None
+        return future.result()
 
     def provenance_notes(self) -> list[str]:
         """Extra STAR header lines: how the diameter was measured (``--diameter auto``)."""

@@ -52,8 +52,9 @@ class AutoDiameter:
     measured: tuple[str, ...] = ()
 
     @property
-    def settled(self) -> bool:
-        return len(self.measured) >= SAMPLE_MICROGRAPHS
+    def evidence(self) -> tuple[SizeEvidence, ...]:
+        """The curves of the micrographs measured so far."""
+        return () if self.estimate is None else self.estimate.evidence
 
     def sample(self, keys: Sequence[str]) -> list[int]:
         """Which of ``keys`` (in order) to measure next: up to the sample size, spread evenly
