@@ -17,7 +17,7 @@ from ..session.errors import UsageError
 from ..session.executor import KINDS, ExecutorChoice
 from ..session.naming import IMAGE_FORMATS
 from ..session.policy import CHOICES
-from ..session.settings import effective_config, option_overrides, parse_diameter
+from ..session.settings import auto_range, effective_config, option_overrides, parse_diameter
 
 if TYPE_CHECKING:
     from ..session.outputs import OutputOptions
@@ -127,6 +127,15 @@ def build_config(diameter: str | float | None, preset_name: str, config_file: Pa
     ``measured``, ``--diameter auto``: the session sets the diameter)."""
     return effective_config(preset_name, config_file, option_overrides(
         {"diameter": parse_diameter(diameter), "threshold": threshold}), measured)
+
+
+def session_config(diameter: str | None, diameter_range: str | None, preset_name: str,
+                   config_file: Path | None, threshold: float | None
+                   ) -> tuple[PickerConfig, tuple[float, float] | None]:
+    """The configuration of a picking session and, with ``--diameter auto``, the range (Å) the
+    session measures the diameter in."""
+    measured = auto_range(diameter, diameter_range)
+    return build_config(diameter, preset_name, config_file, threshold, measured is not None), measured
 
 
 def output_options(out: Path, box: bool, image_format: str | None) -> OutputOptions:

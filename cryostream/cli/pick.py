@@ -17,7 +17,6 @@ from ..session.errors import UsageError
 from ..session.naming import DEFAULT_SUFFIX, check_suffix
 from ..session.policy import check_choice
 from ..session.selection import Selected, Selection, select_inputs
-from ..session.settings import auto_range
 from .common import (
     BoxOption,
     ConfigOption,
@@ -36,10 +35,10 @@ from .common import (
     ThresholdOption,
     WorkersOption,
     add_command,
-    build_config,
     console,
     executor_choice,
     output_options,
+    session_config,
     warn,
 )
 
@@ -73,8 +72,8 @@ def pick(inputs: InputsArgument, out: OutOption = Path("picks"),
     from ..session.batch import mirrored_tasks, run_batch  # loads the picker: not for --help
     from ..session.tasks import SessionOptions
 
-    measured = auto_range(diameter, diameter_range)
-    config = build_config(diameter, preset_name, config_file, threshold, measured is not None)
+    config, measured = session_config(diameter, diameter_range, preset_name, config_file,
+                                      threshold)
     selected = select_inputs(inputs, Selection.from_options(include, exclude), out)
     if dry_run:
         show_selection(selected)

@@ -16,7 +16,6 @@ from ..session.errors import UsageError
 from ..session.naming import DEFAULT_SUFFIX, check_suffix
 from ..session.policy import check_choice
 from ..session.selection import Selection
-from ..session.settings import auto_range
 from ..session.status import SessionStatus, read_status
 from .common import (
     BoxOption,
@@ -36,10 +35,10 @@ from .common import (
     ThresholdOption,
     WorkersOption,
     add_command,
-    build_config,
     console,
     executor_choice,
     output_options,
+    session_config,
 )
 
 AcquisitionArgument = Annotated[Path, typer.Argument(
@@ -113,8 +112,8 @@ def watch(acquisition_dir: AcquisitionArgument, out: OutOption = Path("picks"),
     if not acquisition_dir.is_dir():
         raise UsageError(f"{acquisition_dir}: " + ("is a file; give the acquisition folder"
                                                     if acquisition_dir.exists() else "no such folder"))
-    measured = auto_range(diameter, diameter_range)
-    config = build_config(diameter, preset_name, config_file, threshold, measured is not None)
+    config, measured = session_config(diameter, diameter_range, preset_name, config_file,
+                                      threshold)
     daemon_options = WatchOptions(
         Path(os.path.abspath(acquisition_dir)), Selection.from_options(include, exclude),
         check_suffix(suffix), quiet_seconds, polling, poll_seconds, retries, retry_seconds,
