@@ -48,6 +48,19 @@ def test_plateau_ignores_an_isolated_spike_and_reports_no_signal() -> None:
     assert np.isnan(plateau(diameters, np.zeros(6))[1])
 
 
+def test_a_value_whose_neighbours_were_not_measured_is_no_spike() -> None:
+    """The picker's check passes the curve before its signal floor as the spike test's
+    neighbours, NaN where a trial diameter had responses denser than particles pack."""
+    diameters = 2.0 ** np.arange(5)
+    snr = np.array([5.6, 5.7, 6.2, 0.0, 6.8])  # still rising where the neighbour was too dense
+    assert plateau(diameters, snr)[1] < 4  # as a spike, the rise would be left out
+    raw = np.array([5.6, 5.7, 6.2, np.nan, 6.8])
+    assert plateau(diameters, snr, neighbours=raw)[1] > 8
+    jump = np.array([5.5, 5.9, 0.0, 12.0, 0.0])  # a weak value, then the template learns a lattice
+    raw = np.array([5.5, 5.9, 4.8, 12.0, np.nan])
+    assert plateau(diameters, jump, neighbours=raw)[1] < 4
+
+
 def test_estimate_is_near_the_true_diameter(crowded: list[Micrograph]) -> None:
     estimate = estimate_diameter(crowded)
     assert TRUE_ANGSTROM / 1.15 <= estimate.diameter_angstrom <= TRUE_ANGSTROM * 1.15
