@@ -34,6 +34,10 @@ MIN_SIGNAL_SNR = 5.0  # their median must reach this; noise alone gives 4.2-4.6 
 #                       and the faintest simulated sets, 4.2-4.9 at every trial diameter)
 MAX_SPIKE = 1.15  # a value this far above its neighbours is a larger object (contamination, a
 #                   carbon edge) entering the template, not the particle's smooth curve
+MAX_STEP = 1.5  # a rise this steep from one trial diameter with a signal to the next (10 % larger) is
+#                 a larger object taking over the template (contamination, the lattice of crowded
+#                 neighbours); the particle's own curve rises at most 1.35 x per step on 14 sets,
+#                 a hollow shell's 1.8-2.1 x jump (walls -> whole shell) comes from below the floor
 MAX_PACKING = 1.0  # strong responses denser than one per d x d are not particles of diameter d
 MIN_STRONG = 10  # nor are fewer than this many in the region (contamination, ice, carbon)
 STEP = 1.1  # ratio between neighbouring trial diameters
@@ -201,14 +205,25 @@ def _crossing(x: np.ndarray, y: np.ndarray, below: int, above: int, level: float
 def checked_diameter_px(data: np.ndarray, config: PickerConfig, diameter_px: float) -> float:
     """The diameter to pick ``data`` at: ``diameter_px`` (the configured one), unless the
     plateau of its learned-template curve, measured from ``diameter_px / CHECK_BELOW`` to
-    ``CHECK_ABOVE * diameter_px``, lies more than ``DEAD_BAND`` away from it."""
+    ``CHECK_ABOVE * diameter_px``, lies more than ``DEAD_BAND`` away from it. The curve stops at
+    a jump (``MAX_STEP``) after a signal, and a value is a spike only against trial diameters
+    that were measured (not against ones with too few or too dense responses)."""
     ratios = STEP ** np.arange(np.ceil(-np.log(CHECK_BELOW) / np.log(STEP)),
                                np.floor(np.log(CHECK_ABOVE) / np.log(STEP)) + 1)
-    raw = _raw_curve(data, ratios * diameter_px, config)
+    raw = before_jump(_raw_curve(data, ratios * diameter_px, config))
     found = plateau(ratios, _signal(raw), neighbours=np.where(raw > 0, raw, np.nan))[1]
     if np.isnan(found) or abs(np.log(found)) <= np.log(DEAD_BAND):
         return diameter_px
     return float(found * diameter_px)
+
+
+def before_jump(raw: np.ndarray) -> np.ndarray:
+    """``raw`` (a curve before its signal floor) with 0 from the first trial diameter whose value
+    is more than ``MAX_STEP`` times that of the one before, when that one had a signal."""
+    rise = (raw[:-1] >= MIN_SIGNAL_SNR) & (raw[1:] > MAX_STEP * raw[:-1])
+    if not rise.any():
+        return raw
+    return np.where(np.arange(len(raw)) > int(np.argmax(rise)), 0.0, raw)
 
 
 def estimate_diameter(micrographs: Sequence[Micrograph],

@@ -7,6 +7,7 @@ from cryostream.bench.synthetic import synthetic_micrograph
 from cryostream.config import preset
 from cryostream.diameter import (
     DEAD_BAND,
+    before_jump,
     checked_diameter_px,
     estimate_diameter,
     plateau,
@@ -59,6 +60,15 @@ def test_a_value_whose_neighbours_were_not_measured_is_no_spike() -> None:
     jump = np.array([5.5, 5.9, 0.0, 12.0, 0.0])  # a weak value, then the template learns a lattice
     raw = np.array([5.5, 5.9, 4.8, 12.0, np.nan])
     assert plateau(diameters, jump, neighbours=raw)[1] < 4
+
+
+def test_the_check_stops_at_a_jump_after_a_signal() -> None:
+    """A contamination blob taking over the template at 1.6 x the particle: 5.3 -> 15.7."""
+    particle_then_blob = np.array([6.0, 6.1, 6.1, 5.8, 5.4, 5.3, 15.7, 16.8])
+    assert np.array_equal(before_jump(particle_then_blob)[6:], [0.0, 0.0])
+    assert np.array_equal(before_jump(particle_then_blob)[:6], particle_then_blob[:6])
+    shell = np.array([4.4, 4.3, 8.6, 9.3])  # walls below the signal floor, then the whole shell
+    assert np.array_equal(before_jump(shell), shell)
 
 
 def test_estimate_is_near_the_true_diameter(crowded: list[Micrograph]) -> None:
