@@ -34,6 +34,10 @@ MIN_SIGNAL_SNR = 5.0  # their median must reach this; noise alone gives 4.2-4.6 
 #                       and the faintest simulated sets, 4.2-4.9 at every trial diameter)
 MAX_SPIKE = 1.15  # a value this far above its neighbours is a larger object (contamination, a
 #                   carbon edge) entering the template, not the particle's smooth curve
+MAX_STEP = 1.5  # a rise this steep from one trial diameter with a signal to the next (10 % larger) is
+#                 a larger object taking over the template (contamination, the lattice of crowded
+#                 neighbours); the particle's own curve rises at most 1.35 x per step on 14 sets,
+#                 a hollow shell's 1.8-2.1 x jump (walls -> whole shell) comes from below the floor
 MAX_PACKING = 1.0  # strong responses denser than one per d x d are not particles of diameter d
 MIN_STRONG = 10  # nor are fewer than this many in the region (contamination, ice, carbon)
 STEP = 1.1  # ratio between neighbouring trial diameters
@@ -96,6 +100,17 @@ def template_curve(data: np.ndarray, diameters_px: np.ndarray, config: PickerCon
     The image is measured in bands of diameters at most ``CHECK_BELOW * CHECK_ABOVE`` apart,
     each on a central region ``REGION_DIAMETERS`` across binned to ``WORKING_DIAMETER_PX``, so
     the cost per band does not depend on the image size."""
+    return _signal(_raw_curve(data, diameters_px, config))
+
+
+def _signal(raw: np.ndarray) -> np.ndarray:
+    """``raw`` where it reaches ``MIN_SIGNAL_SNR``, else 0."""
+    return np.where(raw >= MIN_SIGNAL_SNR, raw, 0.0)
+
+
+def _raw_curve(data: np.ndarray, diameters_px: np.ndarray, config: PickerConfig) -> np.ndarray:
+    """:func:`template_curve` before its ``MIN_SIGNAL_SNR`` floor (0 only where a trial
+    diameter had too few strong responses or more than particles can pack)."""
     snr = np.zeros(len(diameters_px))
     start = 0
     while start < len(diameters_px):
@@ -124,7 +139,7 @@ def _band_curve(data: np.ndarray, diameters_px: np.ndarray, config: PickerConfig
         strong = peaks[peaks > 0]
         if len(strong) >= MIN_STRONG and len(strong) * diameter ** 2 <= MAX_PACKING * image.size:
             snr[index] = float(np.median(strong))
-    return np.where(snr >= MIN_SIGNAL_SNR, snr, 0.0)
+    return snr
 
 
 def _template_step(pipeline: Sequence[Mapping[str, Any]]) -> tuple[list[Mapping[str, Any]],
@@ -142,12 +157,17 @@ def has_template_step(config: PickerConfig) -> bool:
     return any(step.get("filter") == "radial_template" for step in config.pipeline)
 
 
-def plateau(diameters: np.ndarray, snr: np.ndarray,
-            level: float = PLATEAU_LEVEL) -> tuple[float, float, float]:
+def plateau(diameters: np.ndarray, snr: np.ndarray, level: float = PLATEAU_LEVEL,
+            neighbours: np.ndarray | None = None) -> tuple[float, float, float]:
     """The run of trial diameters whose signal-to-noise ratio is within ``level`` of the best
     one, as (low, middle, high) with the edges interpolated on a log scale; NaN when no trial
-    diameter gave a signal. Isolated spikes (``MAX_SPIKE``) are left out first."""
-    snr = _without_spikes(np.asarray(snr, dtype=float))
+    diameter gave a signal. Isolated spikes (``MAX_SPIKE``) are left out first: each value is
+    compared with its neighbours in ``neighbours``, NaN where a trial diameter was not measured
+    and beyond the ends, which then do not count (default: ``snr`` itself, where no signal and
+    beyond the ends count as 0, so a value with no signal either side is a spike)."""
+    snr = np.asarray(snr, dtype=float)
+    snr = (_without_spikes(snr, snr, 0.0) if neighbours is None
+           else _without_spikes(snr, np.asarray(neighbours, dtype=float), np.nan))
     top = float(np.max(snr, initial=0.0))
     if top <= 0:
         return (np.nan, np.nan, np.nan)
@@ -164,11 +184,15 @@ def plateau(diameters: np.ndarray, snr: np.ndarray,
     return float(np.exp(low)), float(np.exp((low + high) / 2)), float(np.exp(high))
 
 
-def _without_spikes(snr: np.ndarray) -> np.ndarray:
-    """``snr`` with every value more than ``MAX_SPIKE`` times each of its neighbours set to 0."""
-    padded = np.concatenate([[0.0], snr, [0.0]])
-    neighbours = np.maximum(padded[:-2], padded[2:])
-    return np.where(snr > MAX_SPIKE * neighbours, 0.0, snr)
+def _without_spikes(snr: np.ndarray, reference: np.ndarray, beyond: float) -> np.ndarray:
+    """``snr`` with every value more than ``MAX_SPIKE`` times each of its neighbours in
+    ``reference`` (``beyond`` past the ends) set to 0; NaN neighbours are left out, and a value
+    with no neighbour left is kept."""
+    padded = np.concatenate([[beyond], reference, [beyond]])
+    with np.errstate(invalid="ignore"):
+        neighbours = np.fmax(padded[:-2], padded[2:])
+        spike = (snr > MAX_SPIKE * neighbours) & ~np.isnan(neighbours)
+    return np.where(spike, 0.0, snr)
 
 
 def _crossing(x: np.ndarray, y: np.ndarray, below: int, above: int, level: float) -> float:
@@ -180,13 +204,25 @@ def _crossing(x: np.ndarray, y: np.ndarray, below: int, above: int, level: float
 def checked_diameter_px(data: np.ndarray, config: PickerConfig, diameter_px: float) -> float:
     """The diameter to pick ``data`` at: ``diameter_px`` (the configured one), unless the
     plateau of its learned-template curve, measured from ``diameter_px / CHECK_BELOW`` to
-    ``CHECK_ABOVE * diameter_px``, lies more than ``DEAD_BAND`` away from it."""
+    ``CHECK_ABOVE * diameter_px``, lies more than ``DEAD_BAND`` away from it. The curve stops at
+    a jump (``MAX_STEP``) after a signal, and a value is a spike only against trial diameters
+    that were measured (not against ones with too few or too dense responses)."""
     ratios = STEP ** np.arange(np.ceil(-np.log(CHECK_BELOW) / np.log(STEP)),
                                np.floor(np.log(CHECK_ABOVE) / np.log(STEP)) + 1)
-    found = plateau(ratios, template_curve(data, ratios * diameter_px, config))[1]
+    raw = before_jump(_raw_curve(data, ratios * diameter_px, config))
+    found = plateau(ratios, _signal(raw), neighbours=np.where(raw > 0, raw, np.nan))[1]
     if np.isnan(found) or abs(np.log(found)) <= np.log(DEAD_BAND):
         return diameter_px
     return float(found * diameter_px)
+
+
+def before_jump(raw: np.ndarray) -> np.ndarray:
+    """``raw`` (a curve before its signal floor) with 0 from the first trial diameter whose value
+    is more than ``MAX_STEP`` times that of the one before, when that one had a signal."""
+    rise = (raw[:-1] >= MIN_SIGNAL_SNR) & (raw[1:] > MAX_STEP * raw[:-1])
+    if not rise.any():
+        return raw
+    return np.where(np.arange(len(raw)) > int(np.argmax(rise)), 0.0, raw)
 
 
 def estimate_diameter(micrographs: Sequence[Micrograph],

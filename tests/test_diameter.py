@@ -7,6 +7,7 @@ from cryostream.bench.synthetic import synthetic_micrograph
 from cryostream.config import preset
 from cryostream.diameter import (
     DEAD_BAND,
+    before_jump,
     checked_diameter_px,
     estimate_diameter,
     plateau,
@@ -46,6 +47,28 @@ def test_plateau_ignores_an_isolated_spike_and_reports_no_signal() -> None:
     with_spike = np.array([5.0, 9.0, 9.2, 9.1, 8.0, 20.0])
     assert plateau(diameters, with_spike)[1] < 16
     assert np.isnan(plateau(diameters, np.zeros(6))[1])
+
+
+def test_a_value_whose_neighbours_were_not_measured_is_no_spike() -> None:
+    """The picker's check passes the curve before its signal floor as the spike test's
+    neighbours, NaN where a trial diameter had responses denser than particles pack."""
+    diameters = 2.0 ** np.arange(5)
+    snr = np.array([5.6, 5.7, 6.2, 0.0, 6.8])  # still rising where the neighbour was too dense
+    assert plateau(diameters, snr)[1] < 4  # as a spike, the rise would be left out
+    raw = np.array([5.6, 5.7, 6.2, np.nan, 6.8])
+    assert plateau(diameters, snr, neighbours=raw)[1] > 8
+    jump = np.array([5.5, 5.9, 0.0, 12.0, 0.0])  # a weak value, then the template learns a lattice
+    raw = np.array([5.5, 5.9, 4.8, 12.0, np.nan])
+    assert plateau(diameters, jump, neighbours=raw)[1] < 4
+
+
+def test_the_check_stops_at_a_jump_after_a_signal() -> None:
+    """A contamination blob taking over the template at 1.6 x the particle: 5.3 -> 15.7."""
+    particle_then_blob = np.array([6.0, 6.1, 6.1, 5.8, 5.4, 5.3, 15.7, 16.8])
+    assert np.array_equal(before_jump(particle_then_blob)[6:], [0.0, 0.0])
+    assert np.array_equal(before_jump(particle_then_blob)[:6], particle_then_blob[:6])
+    shell = np.array([4.4, 4.3, 8.6, 9.3])  # walls below the signal floor, then the whole shell
+    assert np.array_equal(before_jump(shell), shell)
 
 
 def test_estimate_is_near_the_true_diameter(crowded: list[Micrograph]) -> None:
