@@ -12,8 +12,6 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
-from scipy import ndimage
-from scipy.spatial import cKDTree
 
 from .cluster import Clusters, cluster_points, points_from_image
 from .config import PickerConfig
@@ -42,6 +40,8 @@ MIN_PICKS_TO_COMPARE = 5
 MIN_TRIAL_DIAMETERS = 8.0  # the smaller size is tried on the central quarter, at least this wide,
 TRIAL_LENIENCY = 0.5  # with half the fractions above, so the trial rarely skips a crowded one
 CROWDED_MIN_WORKING_RATIO = 0.8  # the smaller size is binned to at least 0.8 x working_diameter_px
+NEAREST_BLOCK = 256  # picks measured against all others at a time (brute force: SciPy's k-d tree
+#                      costs 0.6 s of import for a few hundred picks)
 
 
 @dataclass(frozen=True)
@@ -180,9 +180,9 @@ def resolves_crowding(centres: np.ndarray, crowded_centres: np.ndarray,
     leniency = TRIAL_LENIENCY if trial else 1.0
     if len(centres) < (1 if trial else MIN_PICKS_TO_COMPARE) or len(crowded_centres) == 0:
         return False
-    to_given, _ = cKDTree(centres).query(crowded_centres)
+    to_given = nearest_distances(crowded_centres, centres)
     new = to_given > NEW_PICK_DIAMETERS * diameter_px
-    to_crowded, _ = cKDTree(crowded_centres).query(centres)
+    to_crowded = nearest_distances(centres, crowded_centres)
     same = SAME_CENTRE_DIAMETERS * diameter_px
     if (new.sum() < leniency * MIN_NEW_FRACTION * len(centres)
             or np.mean(to_crowded < same) < leniency * MIN_REFOUND_FRACTION
@@ -201,7 +201,9 @@ def figure_of_merit(filtered: np.ndarray, points: np.ndarray, clusters: Clusters
     if len(clusters) == 0:
         return np.empty(0)
     values = np.abs(filtered[points[:, 0].astype(int), points[:, 1].astype(int)])
-    peaks = np.nan_to_num(ndimage.maximum(values, clusters.labels, np.arange(len(clusters))))
+    member = clusters.labels >= 0
+    peaks = np.zeros(len(clusters))
+    np.maximum.at(peaks, clusters.labels[member], values[member])
     fill = np.minimum(clusters.sizes / (np.pi * (diameter_px / 4.0) ** 2), 1.0)
     return peaks * fill
 
@@ -329,12 +331,41 @@ def suppress_close(points: np.ndarray, min_distance: float) -> np.ndarray:
     two kept points are closer than ``min_distance``."""
     if len(points) == 0 or min_distance <= 0:
         return np.arange(len(points))
-    neighbours = cKDTree(points).query_ball_point(points, r=min_distance)
+    first, second = close_pairs(points, min_distance)
+    order = np.argsort(first, kind="stable")
+    partners = second[order]
+    starts = np.searchsorted(first[order], np.arange(len(points) + 1))
     suppressed = np.zeros(len(points), bool)
     kept = []
-    for index, close in enumerate(neighbours):
+    for index in range(len(points)):
         if suppressed[index]:
             continue
         kept.append(index)
-        suppressed[close] = True
+        suppressed[partners[starts[index]:starts[index + 1]]] = True
     return np.asarray(kept, dtype=int)
+
+
+def close_pairs(points: np.ndarray, distance: float) -> tuple[np.ndarray, np.ndarray]:
+    """Every ordered pair (i, j), i != j, of ``points`` (N, 2) at most ``distance`` apart: the
+    points are sorted by their first coordinate, and each is compared with those following it
+    within ``distance`` there (a strip as tall as the distance, not all N)."""
+    order = np.argsort(points[:, 0], kind="stable")
+    ends = np.searchsorted(points[order, 0], points[order, 0] + distance, side="right")
+    counts = ends - np.arange(len(points)) - 1
+    lower = np.repeat(np.arange(len(points)), counts)
+    upper = lower + 1 + np.arange(len(lower)) - np.repeat(np.cumsum(counts) - counts, counts)
+    lower, upper = order[lower], order[upper]
+    close = ((points[lower] - points[upper]) ** 2).sum(axis=1) <= distance ** 2
+    lower, upper = lower[close], upper[close]
+    return np.concatenate([lower, upper]), np.concatenate([upper, lower])
+
+
+def nearest_distances(points: np.ndarray, others: np.ndarray) -> np.ndarray:
+    """The distance from each of ``points`` (N, 2) to the nearest of ``others`` (M, 2, M > 0),
+    by brute force in blocks of ``NEAREST_BLOCK`` points."""
+    nearest = np.empty(len(points))
+    for start in range(0, len(points), NEAREST_BLOCK):
+        block = points[start:start + NEAREST_BLOCK]
+        nearest[start:start + len(block)] = np.sqrt(
+            ((block[:, None, :] - others[None, :, :]) ** 2).sum(axis=2).min(axis=1))
+    return nearest
