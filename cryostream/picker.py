@@ -202,7 +202,7 @@ def figure_of_merit(filtered: np.ndarray, points: np.ndarray, clusters: Clusters
         return np.empty(0)
     values = np.abs(filtered[points[:, 0].astype(int), points[:, 1].astype(int)])
     member = clusters.labels >= 0
-    peaks = np.zeros(len(clusters))
+    peaks = np.zeros(len(clusters), values.dtype)  # the values' type: ufunc.at's fast path
     np.maximum.at(peaks, clusters.labels[member], values[member])
     fill = np.minimum(clusters.sizes / (np.pi * (diameter_px / 4.0) ** 2), 1.0)
     return peaks * fill
