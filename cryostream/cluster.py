@@ -11,6 +11,8 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
+from .filters import disc_maxima
+
 METHODS = ("kmeans", "gmm", "dbscan", "meanshift", "hdbscan")
 AUTO = "auto"
 SEEDED_ITERATIONS = 1  # density-peak seeds start next to the answer; one Lloyd step suffices
@@ -46,9 +48,7 @@ def estimate_cluster_count(points: np.ndarray, shape: tuple[int, int],
     flat_index = points[:, 0].astype(int) * shape[1] + points[:, 1].astype(int)
     density = np.bincount(flat_index, minlength=shape[0] * shape[1]).reshape(shape).astype(np.float32)
     density = cv2.GaussianBlur(density, (0, 0), sigmaX=max(0.5, diameter_px / 4.0))
-    radius = max(1, int(round(diameter_px / 2.0)))
-    disc = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * radius + 1, 2 * radius + 1))
-    peaks = (density >= cv2.dilate(density, disc)) & (density > 0.05 * float(density.max()))
+    peaks = disc_maxima(density, max(1, int(round(diameter_px / 2.0))), 0.05 * float(density.max()))
     return np.argwhere(peaks).astype(np.float64)
 
 
