@@ -11,6 +11,8 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
+from .filters import disc_maxima
+
 METHODS = ("kmeans", "gmm", "dbscan", "meanshift", "hdbscan")
 AUTO = "auto"
 SEEDED_ITERATIONS = 1  # density-peak seeds start next to the answer; one Lloyd step suffices
@@ -46,9 +48,7 @@ def estimate_cluster_count(points: np.ndarray, shape: tuple[int, int],
     flat_index = points[:, 0].astype(int) * shape[1] + points[:, 1].astype(int)
     density = np.bincount(flat_index, minlength=shape[0] * shape[1]).reshape(shape).astype(np.float32)
     density = cv2.GaussianBlur(density, (0, 0), sigmaX=max(0.5, diameter_px / 4.0))
-    radius = max(1, int(round(diameter_px / 2.0)))
-    disc = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * radius + 1, 2 * radius + 1))
-    peaks = (density >= cv2.dilate(density, disc)) & (density > 0.05 * float(density.max()))
+    peaks = disc_maxima(density, max(1, int(round(diameter_px / 2.0))), 0.05 * float(density.max()))
     return np.argwhere(peaks).astype(np.float64)
 
 
@@ -61,11 +61,8 @@ def cluster_points(points: np.ndarray, method: str = "kmeans", n_clusters: int |
     methods (DBSCAN neighbourhood, MeanShift bandwidth, HDBSCAN minimum cluster size) and of the
     automatic cluster count. ``shape`` (image rows, cols) is needed for ``"auto"``.
     """
-    # scikit-learn takes seconds to import; loading it here keeps `cryostream status`, `--help`
-    # and the other commands that never cluster quick to start.
-    from sklearn.cluster import DBSCAN, HDBSCAN, KMeans, MeanShift
-    from sklearn.mixture import GaussianMixture
-
+    # scikit-learn takes seconds to import; only the methods that need it load it, so the
+    # default (seeded k-means on the pixel grid) and the commands that never cluster start quickly.
     if method not in METHODS:
         raise ValueError(f"unknown clustering method {method!r}; choose from {', '.join(METHODS)}")
     if len(points) == 0:
@@ -77,24 +74,34 @@ def cluster_points(points: np.ndarray, method: str = "kmeans", n_clusters: int |
         if method == "kmeans" and init is not None:
             labels, centres = seeded_kmeans_on_grid(points, init, shape, SEEDED_ITERATIONS)
         elif method == "kmeans":
+            from sklearn.cluster import KMeans
+
             model = KMeans(n_clusters=count, n_init=1, random_state=random_state).fit(points)
             labels, centres = model.labels_, model.cluster_centers_
         else:
+            from sklearn.mixture import GaussianMixture
+
             model = GaussianMixture(n_components=count, means_init=init, max_iter=50,
                                     covariance_type="spherical", random_state=random_state)
             labels = model.fit_predict(points)
             centres = model.means_
         return _summarise(labels, centres)
     if method == "dbscan":
+        from sklearn.cluster import DBSCAN
+
         model = DBSCAN(eps=max(1.5, diameter_px / 8.0), min_samples=4).fit(points)
         labels = model.labels_
         core = np.zeros(len(points), bool)
         core[model.core_sample_indices_] = True
         return _summarise(labels, _label_means(points[core], labels[core], labels.max() + 1))
     if method == "meanshift":
+        from sklearn.cluster import MeanShift
+
         model = MeanShift(bandwidth=diameter_px / 2.0, bin_seeding=True, cluster_all=False)
         labels = model.fit_predict(points)
         return _summarise(labels, model.cluster_centers_)
+    from sklearn.cluster import HDBSCAN
+
     model = HDBSCAN(min_cluster_size=max(5, int(diameter_px ** 2 / 16)), store_centers="centroid",
                     copy=True)
     labels = model.fit_predict(points)

@@ -12,8 +12,6 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass
 
 import numpy as np
-from scipy.optimize import linear_sum_assignment
-from scipy.spatial import cKDTree
 
 
 @dataclass(frozen=True)
@@ -76,6 +74,10 @@ def match_distance(picks: np.ndarray, truth: np.ndarray, radius: float) -> np.nd
 
     Returns the matched index pairs as an array of shape (K, 2): (pick index, truth index).
     """
+    # SciPy takes 1-2 s to import; every CLI command imports this module, few of them match
+    from scipy.optimize import linear_sum_assignment
+    from scipy.spatial import cKDTree
+
     picks, truth = _points(picks), _points(truth)
     if len(picks) == 0 or len(truth) == 0:
         return np.empty((0, 2), int)

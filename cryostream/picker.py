@@ -12,8 +12,6 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
-from scipy import ndimage
-from scipy.spatial import cKDTree
 
 from .cluster import Clusters, cluster_points, points_from_image
 from .config import PickerConfig
@@ -42,6 +40,8 @@ MIN_PICKS_TO_COMPARE = 5
 MIN_TRIAL_DIAMETERS = 8.0  # the smaller size is tried on the central quarter, at least this wide,
 TRIAL_LENIENCY = 0.5  # with half the fractions above, so the trial rarely skips a crowded one
 CROWDED_MIN_WORKING_RATIO = 0.8  # the smaller size is binned to at least 0.8 x working_diameter_px
+NEAREST_BLOCK = 256  # picks measured against all others at a time (brute force: SciPy's k-d tree
+#                      costs 0.6 s of import for a few hundred picks)
 
 
 @dataclass(frozen=True)
@@ -180,9 +180,9 @@ def resolves_crowding(centres: np.ndarray, crowded_centres: np.ndarray,
     leniency = TRIAL_LENIENCY if trial else 1.0
     if len(centres) < (1 if trial else MIN_PICKS_TO_COMPARE) or len(crowded_centres) == 0:
         return False
-    to_given, _ = cKDTree(centres).query(crowded_centres)
+    to_given = nearest_distances(crowded_centres, centres)
     new = to_given > NEW_PICK_DIAMETERS * diameter_px
-    to_crowded, _ = cKDTree(crowded_centres).query(centres)
+    to_crowded = nearest_distances(centres, crowded_centres)
     same = SAME_CENTRE_DIAMETERS * diameter_px
     if (new.sum() < leniency * MIN_NEW_FRACTION * len(centres)
             or np.mean(to_crowded < same) < leniency * MIN_REFOUND_FRACTION
@@ -201,7 +201,9 @@ def figure_of_merit(filtered: np.ndarray, points: np.ndarray, clusters: Clusters
     if len(clusters) == 0:
         return np.empty(0)
     values = np.abs(filtered[points[:, 0].astype(int), points[:, 1].astype(int)])
-    peaks = np.nan_to_num(ndimage.maximum(values, clusters.labels, np.arange(len(clusters))))
+    member = clusters.labels >= 0
+    peaks = np.zeros(len(clusters), values.dtype)  # the values' type: ufunc.at's fast path
+    np.maximum.at(peaks, clusters.labels[member], values[member])
     fill = np.minimum(clusters.sizes / (np.pi * (diameter_px / 4.0) ** 2), 1.0)
     return peaks * fill
 
@@ -236,23 +238,92 @@ def adaptive_merit_threshold(merit: np.ndarray, min_candidates: int = 12) -> flo
     the particles, or the brighter half of one population spread by defocus or ice thickness):
     then they are all particles, or all background, and the absolute floor decides.
     """
-    from sklearn.mixture import GaussianMixture  # slow to import; see cluster.cluster_points
-
     positive = merit[merit > 0]
     if len(positive) < min_candidates:
         return 0.0
-    logs = np.log(positive)[:, None]
-    single = GaussianMixture(1).fit(logs)
-    mixture = GaussianMixture(2, random_state=0).fit(logs)
-    means = mixture.means_[:, 0]
+    logs = np.log(positive)
+    single = _fit_gaussians(logs, np.zeros(len(logs), int), 1)
+    weights, means, variances = _fit_gaussians(logs, _two_means_labels(logs), 2)
     upper = int(np.argmax(means))
-    if (mixture.bic(logs) > single.bic(logs) - BIC_MARGIN
+    if (_bic(logs, weights, means, variances) > _bic(logs, *single) - BIC_MARGIN
             or np.exp(means.min() - means.max()) > MAX_BACKGROUND_RATIO
-            or mixture.weights_[upper] < MIN_PARTICLE_WEIGHT):
+            or weights[upper] < MIN_PARTICLE_WEIGHT):
         return 0.0
-    grid = np.linspace(logs.min(), logs.max(), 256)[:, None]
-    above = mixture.predict_proba(grid)[:, upper] > 0.5
-    return float(np.exp(grid[np.argmax(above), 0])) if above.any() else 0.0
+    grid = np.linspace(logs.min(), logs.max(), 256)
+    _, responsibilities = _log_likelihoods(grid, weights, means, variances)
+    above = responsibilities[:, upper] > 0.5
+    return float(np.exp(grid[np.argmax(above)])) if above.any() else 0.0
+
+
+def _two_means_labels(values: np.ndarray, tolerance: float = 1e-4,
+                      max_iterations: int = 300) -> np.ndarray:
+    """Labels (0 or 1) of K-means with two clusters on 1-D ``values``, as scikit-learn's
+    KMeans(2, n_init=1) seeded like GaussianMixture(random_state=0) initialises its components:
+    k-means++ seeding (two local trials) from the same random stream, then Lloyd's iterations
+    until the labels stop changing or the centres move less than ``tolerance`` x the variance."""
+    random = np.random.RandomState(0)
+    centred = values - values.mean()
+    first = random.choice(len(centred), p=np.ones(len(centred)) / len(centred))
+    closest = (centred - centred[first]) ** 2
+    trials = np.minimum(np.searchsorted(np.cumsum(closest), random.uniform(size=2) * closest.sum()),
+                        len(centred) - 1)
+    spread = np.minimum(closest, (centred[trials, None] - centred) ** 2).sum(axis=1)
+    centres = centred[[first, trials[np.argmin(spread)]]]
+    labels = np.full(len(centred), -1)
+    for _ in range(max_iterations):
+        previous, labels = labels, np.argmin((centred[:, None] - centres) ** 2, axis=1)
+        moved = np.array([centred[labels == k].mean() if (labels == k).any() else centres[k]
+                          for k in range(2)])
+        shift, centres = float(((moved - centres) ** 2).sum()), moved
+        if np.array_equal(labels, previous):
+            return labels
+        if shift <= tolerance * float(np.var(centred)):
+            break
+    return np.argmin((centred[:, None] - centres) ** 2, axis=1)
+
+
+def _fit_gaussians(values: np.ndarray, labels: np.ndarray, count: int, tolerance: float = 1e-3,
+                   max_iterations: int = 100,
+                   regularisation: float = 1e-6) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """A 1-D Gaussian mixture of ``count`` components fitted by EM from ``labels`` until the mean
+    log-likelihood gains less than ``tolerance``: weights, means and variances (scikit-learn's
+    GaussianMixture with its defaults, without its import cost)."""
+    responsibilities = np.eye(count)[labels]
+    parameters = _mixture_parameters(values, responsibilities, regularisation)
+    bound = -np.inf
+    for _ in range(max_iterations):
+        log_likelihood, responsibilities = _log_likelihoods(values, *parameters)
+        parameters = _mixture_parameters(values, responsibilities, regularisation)
+        previous, bound = bound, float(np.mean(log_likelihood))
+        if abs(bound - previous) < tolerance:
+            break
+    return parameters
+
+
+def _mixture_parameters(values: np.ndarray, responsibilities: np.ndarray,
+                        regularisation: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The M step: component weights, means and (regularised) variances."""
+    totals = responsibilities.sum(axis=0) + 10 * np.finfo(float).eps
+    means = values @ responsibilities / totals
+    variances = ((values[:, None] - means) ** 2 * responsibilities).sum(axis=0) / totals
+    return totals / totals.sum(), means, variances + regularisation
+
+
+def _log_likelihoods(values: np.ndarray, weights: np.ndarray, means: np.ndarray,
+                     variances: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The E step: each value's log-likelihood under the mixture and its responsibilities."""
+    weighted = (np.log(weights) - 0.5 * np.log(2 * np.pi * variances)
+                - 0.5 * (values[:, None] - means) ** 2 / variances)
+    top = weighted.max(axis=1, keepdims=True)
+    log_likelihood = top[:, 0] + np.log(np.exp(weighted - top).sum(axis=1))
+    return log_likelihood, np.exp(weighted - log_likelihood[:, None])
+
+
+def _bic(values: np.ndarray, weights: np.ndarray, means: np.ndarray, variances: np.ndarray) -> float:
+    """The Bayesian information criterion of a 1-D mixture (3 parameters per component, less one
+    for the weights summing to 1)."""
+    log_likelihood, _ = _log_likelihoods(values, weights, means, variances)
+    return float(-2 * log_likelihood.sum() + (3 * len(means) - 1) * np.log(len(values)))
 
 
 def suppress_close(points: np.ndarray, min_distance: float) -> np.ndarray:
@@ -260,12 +331,41 @@ def suppress_close(points: np.ndarray, min_distance: float) -> np.ndarray:
     two kept points are closer than ``min_distance``."""
     if len(points) == 0 or min_distance <= 0:
         return np.arange(len(points))
-    neighbours = cKDTree(points).query_ball_point(points, r=min_distance)
+    first, second = close_pairs(points, min_distance)
+    order = np.argsort(first, kind="stable")
+    partners = second[order]
+    starts = np.searchsorted(first[order], np.arange(len(points) + 1))
     suppressed = np.zeros(len(points), bool)
     kept = []
-    for index, close in enumerate(neighbours):
+    for index in range(len(points)):
         if suppressed[index]:
             continue
         kept.append(index)
-        suppressed[close] = True
+        suppressed[partners[starts[index]:starts[index + 1]]] = True
     return np.asarray(kept, dtype=int)
+
+
+def close_pairs(points: np.ndarray, distance: float) -> tuple[np.ndarray, np.ndarray]:
+    """Every ordered pair (i, j), i != j, of ``points`` (N, 2) at most ``distance`` apart: the
+    points are sorted by their first coordinate, and each is compared with those following it
+    within ``distance`` there (a strip as tall as the distance, not all N)."""
+    order = np.argsort(points[:, 0], kind="stable")
+    ends = np.searchsorted(points[order, 0], points[order, 0] + distance, side="right")
+    counts = ends - np.arange(len(points)) - 1
+    lower = np.repeat(np.arange(len(points)), counts)
+    upper = lower + 1 + np.arange(len(lower)) - np.repeat(np.cumsum(counts) - counts, counts)
+    lower, upper = order[lower], order[upper]
+    close = ((points[lower] - points[upper]) ** 2).sum(axis=1) <= distance ** 2
+    lower, upper = lower[close], upper[close]
+    return np.concatenate([lower, upper]), np.concatenate([upper, lower])
+
+
+def nearest_distances(points: np.ndarray, others: np.ndarray) -> np.ndarray:
+    """The distance from each of ``points`` (N, 2) to the nearest of ``others`` (M, 2, M > 0),
+    by brute force in blocks of ``NEAREST_BLOCK`` points."""
+    nearest = np.empty(len(points))
+    for start in range(0, len(points), NEAREST_BLOCK):
+        block = points[start:start + NEAREST_BLOCK]
+        nearest[start:start + len(block)] = np.sqrt(
+            ((block[:, None, :] - others[None, :, :]) ** 2).sum(axis=2).min(axis=1))
+    return nearest

@@ -56,9 +56,9 @@ def test_radial_template_learns_the_particle_profile_and_beats_a_flat_disc() -> 
 
 def test_radial_template_without_enough_seeds_is_the_disc_response() -> None:
     noise = np.random.default_rng(4).normal(size=(128, 128)).astype(np.float32)
-    np.testing.assert_array_equal(
+    np.testing.assert_allclose(  # the template correlates in Fourier space: float32 rounding
         filters.radial_template(noise, radius_px=6, template_radius_px=15, min_seeds=10_000),
-        filters.disc_contrast(noise, radius_px=6, noise_units=True))
+        filters.disc_contrast(noise, radius_px=6, noise_units=True), atol=1e-5)
 
 
 def test_noise_normalisation_gives_unit_sigma_on_white_noise() -> None:

@@ -69,7 +69,7 @@ def single_threaded() -> None:
     """Limit OpenCV, OpenMP and BLAS to one thread in this process (a worker owns one core).
 
     threadpoolctl limits the libraries already loaded; the environment variables cover those
-    loaded later (scikit-learn's OpenMP is imported only when a worker first clusters)."""
+    loaded later (scikit-learn's OpenMP, imported only by the clustering methods that need it)."""
     os.environ.update(dict.fromkeys(SINGLE_THREAD_VARIABLES, "1"))
     cv2.setNumThreads(1)
     threadpool_limits(1)
