@@ -46,7 +46,8 @@ def estimate_cluster_count(points: np.ndarray, shape: tuple[int, int],
     if len(points) == 0:
         return np.empty((0, 2))
     flat_index = points[:, 0].astype(int) * shape[1] + points[:, 1].astype(int)
-    density = np.bincount(flat_index, minlength=shape[0] * shape[1]).reshape(shape).astype(np.float32)
+    density: np.ndarray = np.bincount(flat_index, minlength=shape[0] * shape[1]).reshape(shape)
+    density = density.astype(np.float32)
     density = cv2.GaussianBlur(density, (0, 0), sigmaX=max(0.5, diameter_px / 4.0))
     peaks = disc_maxima(density, max(1, int(round(diameter_px / 2.0))), 0.05 * float(density.max()))
     return np.argwhere(peaks).astype(np.float64)
@@ -71,7 +72,7 @@ def cluster_points(points: np.ndarray, method: str = "kmeans", n_clusters: int |
         count, init = _cluster_count(points, n_clusters, diameter_px, shape)
         if count == 0:
             return _empty(len(points))
-        if method == "kmeans" and init is not None:
+        if method == "kmeans" and init is not None and shape is not None:  # seeds need the shape
             labels, centres = seeded_kmeans_on_grid(points, init, shape, SEEDED_ITERATIONS)
         elif method == "kmeans":
             from sklearn.cluster import KMeans

@@ -48,7 +48,7 @@ def convert(image: np.ndarray, value: float, to: float) -> np.ndarray:
 
 
 def laplacian(image: np.ndarray,
-              kernel: Sequence[Sequence[float]] = LAPLACIAN_8_NEIGHBOUR) -> np.ndarray:
+              kernel: Sequence[Sequence[float]] | np.ndarray = LAPLACIAN_8_NEIGHBOUR) -> np.ndarray:
     """Convolve with a Laplacian ``kernel`` whose entries sum to zero (float32 result)."""
     kernel_array = np.asarray(kernel, dtype=np.float32)
     if kernel_array.ndim != 2 or kernel_array.shape[0] % 2 == 0 or kernel_array.shape[1] % 2 == 0:
