@@ -125,7 +125,7 @@ def _read_mrc(path: Path) -> tuple[np.ndarray, float | None]:
         raise BadInputError(path, "MRC data is not a 2-D image or a 3-D stack of frames")
     if np.iscomplexobj(raw):
         raise BadInputError(path, "MRC holds complex (Fourier-space) data, not an image")
-    if not raw[(-1,) * (raw.ndim - 1)].any() and raw.any():
+    if not raw[(-1,) * (raw.ndim - 1)].any():  # also all zeros: reserved, nothing written yet
         raise BadInputError(path, "its last row is all zeros: pre-allocated and still being "
                             "written?", incomplete=True)
     data = (raw.astype(np.float32, copy=False) if raw.ndim == 2

@@ -129,13 +129,9 @@ def session_summary(entries: Sequence[Entry], scales: Sequence[Scale] = (),
     done = [entry for entry in entries if entry.status == "done"]
     failed = [entry for entry in entries if entry.status == "failed"]
     picks = [entry.picks or 0 for entry in done]
-    seconds = [entry.seconds for entry in done if entry.seconds is not None]
     merits = [(entry.mean_figure_of_merit, entry.picks) for entry in done
               if entry.mean_figure_of_merit is not None and entry.picks]
     finished = len(done) + len(failed)
-    starts = [entry.discovered_at for entry in entries if entry.discovered_at is not None]
-    ends = [entry.completed_at for entry in entries if entry.completed_at is not None]
-    span = max(ends) - min(starts) if starts and ends else 0.0
     return {
         "particle diameter": "; ".join(sorted({scale.describe() for scale in scales})) or "-",
         "diameter measured (--diameter auto)": measured_diameter or "no (given)",
@@ -147,17 +143,28 @@ def session_summary(entries: Sequence[Entry], scales: Sequence[Scale] = (),
         "particles per micrograph (mean)": f"{statistics.fmean(picks):.1f}" if picks else "-",
         "mean figure of merit": (f"{sum(m * n for m, n in merits) / sum(n for _, n in merits):.3g}"
                                  if merits else "-"),
+        **_timing(entries, done, finished),
+        "failure rate": f"{100 * len(failed) / finished:.1f} %" if finished else "-",
+        "configurations (digest)": ", ".join(sorted({e.config_digest for e in entries
+                                                     if e.config_digest})) or "-",
+    }
+
+
+def _timing(entries: Sequence[Entry], done: Sequence[Entry], finished: int) -> dict[str, str]:
+    """The summary's speed and clock figures."""
+    seconds = [entry.seconds for entry in done if entry.seconds is not None]
+    starts = [entry.discovered_at for entry in entries if entry.discovered_at is not None]
+    ends = [entry.completed_at for entry in entries if entry.completed_at is not None]
+    span = max(ends) - min(starts) if starts and ends else 0.0
+    return {
         "seconds per micrograph (median, one worker)":
             f"{statistics.median(seconds):.2f}" if seconds else "-",
         "session span (first seen to last finished)": _duration(span) if span else "-",
         "micrographs per hour (wall clock)":
             f"{finished / span * 3600:.0f}" if span >= MIN_RATE_SECONDS else
             f"- (after {MIN_RATE_SECONDS / 60:.0f} min)",
-        "failure rate": f"{100 * len(failed) / finished:.1f} %" if finished else "-",
         "first seen": _clock(min(starts)) if starts else "-",
         "last finished": _clock(max(ends)) if ends else "-",
-        "configurations (digest)": ", ".join(sorted({e.config_digest for e in entries
-                                                     if e.config_digest})) or "-",
     }
 
 

@@ -94,3 +94,19 @@ def test_bad_input_is_one_line_naming_the_file(tmp_path: Path, make, message: st
         read_micrograph(path)
     assert str(caught.value).startswith(str(path))
     assert "\n" not in str(caught.value)
+
+
+@pytest.mark.parametrize(("zero_rows", "incomplete"), [(0, False), (1, True), (8, True), (64, True)])
+def test_a_zero_filled_tail_is_a_file_still_being_written(tmp_path: Path, zero_rows: int,
+                                                          incomplete: bool) -> None:
+    """A writer that reserves the whole file first leaves zeros at the end, up to every row."""
+    data = np.random.default_rng(0).normal(size=(64, 64)).astype(np.float32)
+    data[64 - zero_rows:] = 0
+    path = write_mrc(data, tmp_path / "reserved.mrc", 1.5)
+    if not incomplete:
+        assert read_micrograph(path).data.shape == (64, 64)
+        return
+    with pytest.raises(BadInputError, match="pre-allocated and still being written") as caught:
+        read_micrograph(path)
+    assert caught.value.incomplete
+
