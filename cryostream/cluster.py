@@ -11,7 +11,7 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
-from .filters import disc_maxima
+from .peaks import disc_maxima
 
 METHODS = ("kmeans", "gmm", "dbscan", "meanshift", "hdbscan")
 AUTO = "auto"

@@ -25,8 +25,9 @@ import numpy as np
 
 from .config import DEFAULT_DIAMETER_RANGE_ANGSTROM, PickerConfig
 from .convert import bin_blocks, bin_factor_for, to_uint8
-from .filters import apply_pipeline, local_maxima, radial_template, resolve_step
+from .filters import apply_pipeline, radial_template, resolve_step
 from .io import Micrograph
+from .peaks import local_maxima
 
 PLATEAU_LEVEL = 0.95  # the plateau: trial diameters within 5 % of the best signal-to-noise ratio
 STRONG_SNR = 4.0  # responses above this count as particles (the picker's own floor)

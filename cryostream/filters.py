@@ -20,11 +20,11 @@ import cv2
 import numpy as np
 
 from .convert import regular_subsample, to_uint8
+from .peaks import disc_element, local_maxima
 
 LAPLACIAN_8_NEIGHBOUR = ((1, 1, 1), (1, -8, 1), (1, 1, 1))
 MAD_TO_SIGMA = 1.4826
 ROBUST_SAMPLE = 100_000  # pixels: a regular subsample this large pins a median to ~0.3 %
-WINDOW_PIXELS = 4_000_000  # disc_maxima gathers at most this many pixels at a time
 
 
 def less_than(image: np.ndarray, threshold: float) -> np.ndarray:
@@ -260,45 +260,14 @@ def threshold_otsu(image: np.ndarray) -> np.ndarray:
     return more_than(image, low + level * (high - low) / 255.0)
 
 
-def local_maxima(image: np.ndarray, radius_px: float) -> np.ndarray:
-    """Keep pixels that are the maximum of their disc of ``radius_px`` (non-maximum suppression)."""
-    image = np.asarray(image, dtype=np.float32)
-    return np.where(disc_maxima(image, radius_px, 0.0), image, 0).astype(np.float32)
-
-
-def disc_maxima(image: np.ndarray, radius_px: float, floor: float) -> np.ndarray:
-    """Mask of the pixels above ``floor`` that are >= every pixel of their disc of ``radius_px``
-    (pixels outside the image do not count): ``image >= cv2.dilate(image, disc)``, at half its
-    cost or less on a large disc. Only the pixels >= their four neighbours (which every disc
-    holds) are compared with their whole disc, a few thousand windows at a time."""
-    image = np.asarray(image, dtype=np.float32)
-    disc = _disc(radius_px)
-    half = disc.shape[0] // 2
-    cross = cv2.getStructuringElement(cv2.MORPH_CROSS, (3, 3))
-    rows, columns = np.nonzero((image >= cv2.dilate(image, cross)) & (image > floor))
-    padded = cv2.copyMakeBorder(image, half, half, half, half, cv2.BORDER_CONSTANT,
-                                value=-np.inf)
-    windows = np.lib.stride_tricks.sliding_window_view(padded, disc.shape)
-    outside = disc == 0
-    keep = np.zeros(len(rows), bool)
-    step = max(1, WINDOW_PIXELS // disc.size)
-    for start in range(0, len(rows), step):
-        at = slice(start, start + step)
-        near = windows[rows[at], columns[at]]
-        keep[at] = ((near <= image[rows[at], columns[at], None, None]) | outside).all(axis=(1, 2))
-    mask = np.zeros(image.shape, bool)
-    mask[rows[keep], columns[keep]] = True
-    return mask
-
-
 def closing(image: np.ndarray, radius_px: float) -> np.ndarray:
     """Morphological closing with a disc: fills small gaps inside particles."""
-    return cv2.morphologyEx(np.asarray(image), cv2.MORPH_CLOSE, _disc(radius_px))
+    return cv2.morphologyEx(np.asarray(image), cv2.MORPH_CLOSE, disc_element(radius_px))
 
 
 def opening(image: np.ndarray, radius_px: float) -> np.ndarray:
     """Morphological opening with a disc: removes specks smaller than the disc."""
-    return cv2.morphologyEx(np.asarray(image), cv2.MORPH_OPEN, _disc(radius_px))
+    return cv2.morphologyEx(np.asarray(image), cv2.MORPH_OPEN, disc_element(radius_px))
 
 
 def clean_components(image: np.ndarray, min_diameter_px: float = 0.0,
@@ -389,11 +358,6 @@ def _robust_centre_sigma(image: np.ndarray) -> tuple[float, float]:
 def _as_uint8(image: np.ndarray) -> np.ndarray:
     image = np.asarray(image)
     return image if image.dtype == np.uint8 else to_uint8(image, 0.0, 100.0)
-
-
-def _disc(radius_px: float) -> np.ndarray:
-    size = 2 * max(1, int(round(radius_px))) + 1
-    return cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (size, size))
 
 
 def _component_roundness(labels: np.ndarray, count: int, areas: np.ndarray) -> np.ndarray:

@@ -11,7 +11,8 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
 CORE = {"cryostream." + name for name in ("config", "io", "convert", "filters", "cluster",
-                                          "diameter", "picker", "star", "metrics", "evaluation")}
+                                          "diameter", "peaks", "picker", "star", "metrics",
+                                          "evaluation")}
 FRONT_DOORS = ("cryostream.cli", "cryostream.watch", "cryostream.__main__", "integrations")
 TOOLS = ("cryostream.bench", "cryostream.report", "cryostream.preview")
 
