@@ -38,6 +38,11 @@ MAX_STEP = 1.5  # a rise this steep from one trial diameter with a signal to the
 #                 a larger object taking over the template (contamination, the lattice of crowded
 #                 neighbours); the particle's own curve rises at most 1.35 x per step on 14 sets,
 #                 a hollow shell's 1.8-2.1 x jump (walls -> whole shell) comes from below the floor
+TAKEOVER_AFTER_SIGNAL = 2.0  # the estimate's curves stop at a rise this steep after a signal (a
+#                             steeper cut than MAX_STEP: its bands' binning differs, which alone
+#                             makes rises of up to 1.7 x between neighbouring bands) ...
+TAKEOVER_FROM_NOISE = 3.0  # ... or this steep from any measured value (a hollow shell's walls ->
+#                            whole shell jump from below the floor is at most 2.1 x)
 MAX_PACKING = 1.0  # strong responses denser than one per d x d are not particles of diameter d
 MIN_STRONG = 10  # nor are fewer than this many in the region (contamination, ice, carbon)
 STEP = 1.1  # ratio between neighbouring trial diameters
@@ -89,9 +94,8 @@ def size_evidence(micrograph: Micrograph, diameters_angstrom: np.ndarray,
     """The learned-template curve of one micrograph over ``diameters_angstrom`` (``config``
     supplies the conversion and the learned-template step of its pipeline; default when None)."""
     diameters = np.asarray(diameters_angstrom, dtype=float)
-    snr = template_curve(micrograph.data, diameters / _pixel_size(micrograph),
-                         config or PickerConfig())
-    return SizeEvidence(diameters, snr)
+    raw = _raw_curve(micrograph.data, diameters / _pixel_size(micrograph), config or PickerConfig())
+    return SizeEvidence(diameters, _signal(before_takeover(raw)))
 
 
 def template_curve(data: np.ndarray, diameters_px: np.ndarray, config: PickerConfig) -> np.ndarray:
@@ -226,6 +230,18 @@ def before_jump(raw: np.ndarray) -> np.ndarray:
     return np.where(np.arange(len(raw)) > int(np.argmax(rise)), 0.0, raw)
 
 
+def before_takeover(raw: np.ndarray) -> np.ndarray:
+    """``raw`` (a curve before its signal floor) with 0 from the first trial diameter where a
+    larger object takes over the template: a rise of more than ``TAKEOVER_AFTER_SIGNAL`` times
+    from a value with a signal, or ``TAKEOVER_FROM_NOISE`` times from any measured value."""
+    before, after = raw[:-1], raw[1:]
+    rise = (((before >= MIN_SIGNAL_SNR) & (after > TAKEOVER_AFTER_SIGNAL * before))
+            | ((before > 0) & (after > TAKEOVER_FROM_NOISE * before)))
+    if not rise.any():
+        return raw
+    return np.where(np.arange(len(raw)) > int(np.argmax(rise)), 0.0, raw)
+
+
 def estimate_diameter(micrographs: Sequence[Micrograph],
                       range_angstrom: tuple[float, float] | None = None,
                       evidence: Sequence[SizeEvidence] = (),
@@ -260,7 +276,7 @@ def estimate_diameter(micrographs: Sequence[Micrograph],
             break
         moved = abs(np.log(refined[1] / found[1]))
         found = refined
-        if moved <= np.log(DEAD_BAND):
+        if moved <= np.log(STEP):
             break
     return DiameterEstimate(found[1], found[0], found[2], curves)
 
