@@ -60,7 +60,8 @@ REFINE_SPAN = 1.65  # each from 1 / 1.65 to 1.65 times it
 @dataclass(frozen=True)
 class SizeEvidence:
     """One micrograph's learned-template signal-to-noise ratio at each trial diameter (Å); 0
-    where a trial diameter gave no strong response or responses denser than particles pack."""
+    where a trial diameter gave no strong response or responses denser than particles pack, and
+    from where a larger object took over the template (:func:`before_takeover`)."""
 
     diameters_angstrom: np.ndarray
     snr: np.ndarray
@@ -250,15 +251,17 @@ def estimate_diameter(micrographs: Sequence[Micrograph],
     searching ``range_angstrom`` (default ``DEFAULT_RANGE_ANGSTROM``; a diameter must also fit
     ``MIN_ACROSS_DIAMETERS`` times across the micrograph).
 
-    Each micrograph's curve over the whole range is scaled to its own best value and the
-    curves are averaged, so every micrograph counts once; ``evidence`` (the curves of earlier
-    calls) joins the average, which lets a session refine its estimate as micrographs arrive.
-    The range is measured in bands with their own binning, whose noise levels differ a little
-    on images with correlated noise, so the plateau found is then re-measured on this call's
-    micrographs in one band around it (``REFINE_SPAN`` times it either way) until it stays
-    within ``DEAD_BAND`` (a hollow shell's walls make a plateau of their own at 0.6 x its
-    diameter, which only a band reaching the whole shell outranks). Raises ValueError when no
-    micrograph shows a particle-like signal in the range."""
+    Each micrograph's curve over the whole range stops where a larger object takes over the
+    template (:func:`before_takeover`: contamination blobs reach 20-200 against the particles'
+    5-7), is scaled to its own best value, and the curves are averaged, so every micrograph
+    counts once; ``evidence`` (the curves of earlier calls) joins the average, which lets a
+    session refine its estimate as micrographs arrive. The range is measured in bands with
+    their own binning, whose noise levels differ a little on images with correlated noise, so
+    the plateau found is then re-measured on this call's micrographs in one band around it
+    (``REFINE_SPAN`` times it either way) until it moves less than one trial step (``STEP``; a
+    hollow shell's walls make a plateau of their own at 0.6 x its diameter, which only a band
+    reaching the whole shell outranks, and apoferritin's climbs from there by 13 % per step).
+    Raises ValueError when no micrograph shows a particle-like signal in the range."""
     low, high = range_angstrom or DEFAULT_RANGE_ANGSTROM
     if not 0 < low < high:
         raise ValueError(f"diameter range must satisfy 0 < min < max, got {low}:{high} Å")
