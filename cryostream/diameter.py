@@ -39,6 +39,11 @@ MAX_STEP = 1.5  # a rise this steep from one trial diameter with a signal to the
 #                 a larger object taking over the template (contamination, the lattice of crowded
 #                 neighbours); the particle's own curve rises at most 1.35 x per step on 14 sets,
 #                 a hollow shell's 1.8-2.1 x jump (walls -> whole shell) comes from below the floor
+TAKEOVER_AFTER_SIGNAL = 2.0  # the estimate's curves stop at a rise this steep after a signal (a
+#                             steeper cut than MAX_STEP: its bands' binning differs, which alone
+#                             makes rises of up to 1.7 x between neighbouring bands) ...
+TAKEOVER_FROM_NOISE = 3.0  # ... or this steep from any measured value (a hollow shell's walls ->
+#                            whole shell jump from below the floor is at most 2.1 x)
 MAX_PACKING = 1.0  # strong responses denser than one per d x d are not particles of diameter d
 MIN_STRONG = 10  # nor are fewer than this many in the region (contamination, ice, carbon)
 STEP = 1.1  # ratio between neighbouring trial diameters
@@ -55,7 +60,8 @@ REFINE_SPAN = 1.65  # each from 1 / 1.65 to 1.65 times it
 @dataclass(frozen=True)
 class SizeEvidence:
     """One micrograph's learned-template signal-to-noise ratio at each trial diameter (Å); 0
-    where a trial diameter gave no strong response or responses denser than particles pack."""
+    where a trial diameter gave no strong response or responses denser than particles pack, and
+    from where a larger object took over the template (:func:`before_takeover`)."""
 
     diameters_angstrom: np.ndarray
     snr: np.ndarray
@@ -89,9 +95,8 @@ def size_evidence(micrograph: Micrograph, diameters_angstrom: np.ndarray,
     """The learned-template curve of one micrograph over ``diameters_angstrom`` (``config``
     supplies the conversion and the learned-template step of its pipeline; default when None)."""
     diameters = np.asarray(diameters_angstrom, dtype=float)
-    snr = template_curve(micrograph.data, diameters / _pixel_size(micrograph),
-                         config or PickerConfig())
-    return SizeEvidence(diameters, snr)
+    raw = _raw_curve(micrograph.data, diameters / _pixel_size(micrograph), config or PickerConfig())
+    return SizeEvidence(diameters, _signal(before_takeover(raw)))
 
 
 def template_curve(data: np.ndarray, diameters_px: np.ndarray, config: PickerConfig) -> np.ndarray:
@@ -226,23 +231,37 @@ def before_jump(raw: np.ndarray) -> np.ndarray:
     return np.where(np.arange(len(raw)) > int(np.argmax(rise)), 0.0, raw)
 
 
+def before_takeover(raw: np.ndarray) -> np.ndarray:
+    """``raw`` (a curve before its signal floor) with 0 from the first trial diameter where a
+    larger object takes over the template: a rise of more than ``TAKEOVER_AFTER_SIGNAL`` times
+    from a value with a signal, or ``TAKEOVER_FROM_NOISE`` times from any measured value."""
+    before, after = raw[:-1], raw[1:]
+    rise = (((before >= MIN_SIGNAL_SNR) & (after > TAKEOVER_AFTER_SIGNAL * before))
+            | ((before > 0) & (after > TAKEOVER_FROM_NOISE * before)))
+    if not rise.any():
+        return raw
+    return np.where(np.arange(len(raw)) > int(np.argmax(rise)), 0.0, raw)
+
+
 def estimate_diameter(micrographs: Sequence[Micrograph],
                       range_angstrom: tuple[float, float] | None = None,
                       evidence: Sequence[SizeEvidence] = (),
                       config: PickerConfig | None = None) -> DiameterEstimate:
     """Estimate the particle diameter (Å) from ``micrographs`` (each with its pixel size),
-    searching ``range_angstrom`` (default ``DEFAULT_DIAMETER_RANGE_ANGSTROM``; a diameter must also fit
-    ``MIN_ACROSS_DIAMETERS`` times across the micrograph).
+    searching ``range_angstrom`` (default ``DEFAULT_DIAMETER_RANGE_ANGSTROM``; a diameter must
+    also fit ``MIN_ACROSS_DIAMETERS`` times across the micrograph).
 
-    Each micrograph's curve over the whole range is scaled to its own best value and the
-    curves are averaged, so every micrograph counts once; ``evidence`` (the curves of earlier
-    calls) joins the average, which lets a session refine its estimate as micrographs arrive.
-    The range is measured in bands with their own binning, whose noise levels differ a little
-    on images with correlated noise, so the plateau found is then re-measured on this call's
-    micrographs in one band around it (``REFINE_SPAN`` times it either way) until it stays
-    within ``DEAD_BAND`` (a hollow shell's walls make a plateau of their own at 0.6 x its
-    diameter, which only a band reaching the whole shell outranks). Raises ValueError when no
-    micrograph shows a particle-like signal in the range."""
+    Each micrograph's curve over the whole range stops where a larger object takes over the
+    template (:func:`before_takeover`: contamination blobs reach 20-200 against the particles'
+    5-7), is scaled to its own best value, and the curves are averaged, so every micrograph
+    counts once; ``evidence`` (the curves of earlier calls) joins the average, which lets a
+    session refine its estimate as micrographs arrive. The range is measured in bands with
+    their own binning, whose noise levels differ a little on images with correlated noise, so
+    the plateau found is then re-measured on this call's micrographs in one band around it
+    (``REFINE_SPAN`` times it either way) until it moves less than one trial step (``STEP``; a
+    hollow shell's walls make a plateau of their own at 0.6 x its diameter, which only a band
+    reaching the whole shell outranks, and apoferritin's climbs from there by 13 % per step).
+    Raises ValueError when no micrograph shows a particle-like signal in the range."""
     low, high = range_angstrom or DEFAULT_DIAMETER_RANGE_ANGSTROM
     if not 0 < low < high:
         raise ValueError(f"diameter range must satisfy 0 < min < max, got {low}:{high} Å")
@@ -260,7 +279,7 @@ def estimate_diameter(micrographs: Sequence[Micrograph],
             break
         moved = abs(np.log(refined[1] / found[1]))
         found = refined
-        if moved <= np.log(DEAD_BAND):
+        if moved <= np.log(STEP):
             break
     return DiameterEstimate(found[1], found[0], found[2], curves)
 

@@ -8,6 +8,7 @@ from cryostream.config import preset
 from cryostream.diameter import (
     DEAD_BAND,
     before_jump,
+    before_takeover,
     checked_diameter_px,
     estimate_diameter,
     plateau,
@@ -69,6 +70,19 @@ def test_the_check_stops_at_a_jump_after_a_signal() -> None:
     assert np.array_equal(before_jump(particle_then_blob)[:6], particle_then_blob[:6])
     shell = np.array([4.4, 4.3, 8.6, 9.3])  # walls below the signal floor, then the whole shell
     assert np.array_equal(before_jump(shell), shell)
+
+
+def test_the_estimate_stops_where_a_larger_object_takes_over() -> None:
+    """Contamination blobs taking over the template: 5.3 -> 19.3 after the particles' signal,
+    4.5 -> 28.2 from noise; neither a band change (7.4 -> 11.4) nor a shell's walls -> whole
+    shell (4.3 -> 8.6) is one."""
+    after_signal = np.array([4.8, 5.2, 5.3, 19.3, 35.4])
+    assert np.array_equal(before_takeover(after_signal), [4.8, 5.2, 5.3, 0.0, 0.0])
+    from_noise = np.array([4.3, 4.5, 28.2, 35.9])
+    assert np.array_equal(before_takeover(from_noise), [4.3, 4.5, 0.0, 0.0])
+    band_change, shell = np.array([6.3, 7.4, 11.4, 12.9]), np.array([4.4, 4.3, 8.6, 9.3])
+    assert np.array_equal(before_takeover(band_change), band_change)
+    assert np.array_equal(before_takeover(shell), shell)
 
 
 def test_estimate_is_near_the_true_diameter(crowded: list[Micrograph]) -> None:
