@@ -72,6 +72,10 @@ def test_sample_is_spread_and_refinement_moves_only_beyond_the_dead_band() -> No
     assert sizing.estimate is not None and sizing.estimate.diameter_angstrom == 100.0
     assert sizing.update(_estimate(130.0), ["m2"])
     assert sizing.sample(keys) == []  # the sample is complete
+    retried = AutoDiameter((20.0, 600.0), tried=("m0", "m3", "m6"))
+    assert retried.sample(keys) == [1, 4, 7] and retried.may_try_again(keys)
+    exhausted = AutoDiameter((20.0, 600.0), tried=tuple(keys))
+    assert exhausted.sample(keys) == [] and not exhausted.may_try_again(keys)
     assert sizing.describe().startswith(f"auto: 130 Å measured on {SAMPLE_MICROGRAPHS} "
                                         "micrographs (plateau 104-156 Å")
 

@@ -139,7 +139,8 @@ class Session:
         (a spread of) ``tasks`` on a worker, and pick at the estimate from now on when it moved
         beyond the dead band. Returns the one-line reason when it could not be measured (an
         unreadable file, no particle-like signal); with ``strict`` (a batch's up-front sample)
-        no signal before any estimate is a :class:`UsageError`."""
+        a sample without signal is followed by another, and no signal in any before an estimate
+        is a :class:`UsageError`."""
         sizing = self.sizing
         sample = [] if sizing is None else [tasks[index] for index in
                                              sizing.sample([task.key for task in tasks])]
@@ -153,6 +154,9 @@ class Session:
                 [self.options.pixel_size_angstrom or task.pixel_size_angstrom for task in sample],
                 sizing.range_angstrom, sizing.evidence, self.config)
         except ValueError as error:  # also BadInputError
+            sizing.tried = (*sizing.tried, *(task.key for task in sample))
+            if strict and sizing.may_try_again([task.key for task in tasks]):
+                return self.measure_diameter(tasks, strict)  # the next sample, up to a few
             return unmeasured(error, sample, strict and sizing.estimate is None)
         if estimate is None:  # cancelled while measuring
             return None

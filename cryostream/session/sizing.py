@@ -24,6 +24,7 @@ from ..io import read_micrograph
 from .journal import Journal
 
 SAMPLE_MICROGRAPHS = 3
+SAMPLE_ATTEMPTS = 3  # a batch tries up to this many samples before it gives up on measuring
 JOURNAL_KEY = "auto_diameter"
 
 
@@ -50,6 +51,7 @@ class AutoDiameter:
     range_angstrom: tuple[float, float]
     estimate: DiameterEstimate | None = None
     measured: tuple[str, ...] = ()
+    tried: tuple[str, ...] = ()  # measured without a particle-like signal, or unreadable
 
     @property
     def evidence(self) -> tuple[SizeEvidence, ...]:
@@ -59,12 +61,18 @@ class AutoDiameter:
     def sample(self, keys: Sequence[str]) -> list[int]:
         """Which of ``keys`` (in order) to measure next: up to the sample size, spread evenly
         over them, none already measured."""
-        fresh = [index for index, key in enumerate(keys) if key not in self.measured]
+        fresh = [index for index, key in enumerate(keys)
+                 if key not in self.measured and key not in self.tried]
         wanted = SAMPLE_MICROGRAPHS - len(self.measured)
         if wanted <= 0 or not fresh:
             return []
         step = max(1, len(fresh) // wanted)
         return fresh[::step][:wanted]
+
+    def may_try_again(self, keys: Sequence[str]) -> bool:
+        """Whether a batch with no estimate yet should try another sample of ``keys``."""
+        return (self.estimate is None and bool(self.sample(keys))
+                and len(self.tried) < SAMPLE_ATTEMPTS * SAMPLE_MICROGRAPHS)
 
     def update(self, estimate: DiameterEstimate, keys: Sequence[str]) -> bool:
         """Take a new estimate over ``keys`` too; True when the diameter to pick at changes (the
