@@ -55,6 +55,8 @@ def test_an_impossible_diameter_is_one_line_before_any_picking(tmp_path: Path, v
     assert result.exit_code == 2
     assert error_lines(result.output) == [result.output.strip()] and message in result.output
     assert nothing_picked(tmp_path / "o")
+    corrected = invoke("pick", str(tmp_path / "in"), "-o", str(tmp_path / "o"), "--diameter", "60")
+    assert corrected.exit_code == 0, corrected.output  # the refused diameter was never recorded
 
 
 @pytest.mark.parametrize(("command", "value", "code", "message"), [

@@ -38,7 +38,7 @@ from .folder import HEARTBEAT_SECONDS, output_lock, remove_stale_temporaries, wr
 from .journal import FileState, Journal, journal_path
 from .naming import micrograph_key
 from .outputs import picks_from_star, write_combined, write_outputs
-from .policy import CURRENT_DIGEST, apply_config_policy
+from .policy import apply_config_policy, record_configuration
 from .preflight import check_first_micrograph
 from .sizing import AutoDiameter, measure_files
 from .tasks import SessionOptions, Summary, Task
@@ -80,6 +80,7 @@ class Session:
         self._stack = ExitStack()
         self._next_heartbeat = 0.0
         self.checked_first = False
+        self.config_recorded = False
         self.journal: Journal
         self.sizing: AutoDiameter | None = None
 
@@ -94,7 +95,7 @@ class Session:
                 self._restore_diameter()
                 self.requeued = apply_config_policy(self.journal, self.config,
                                                     self.options.on_config_change,
-                                                    self.diameter_mode)
+                                                    self.diameter_mode, record=False)
                 self.heartbeat()
                 self.stale_removed = remove_stale_temporaries(out_dir)
             if self.outputs.combined_star:
@@ -164,8 +165,7 @@ class Session:
             self._pick_at(estimate.diameter_angstrom)
         with output_boundary(self.journal.path):
             sizing.save(self.journal)
-            self.journal.record_config(self.config)
-            self.journal.set_setting(CURRENT_DIGEST, self.digest)
+            record_configuration(self.journal, self.config, self.diameter_mode)
         self.on_event("diameter", {"message": sizing.describe(),
                                    "diameter_angstrom": self.config.diameter_angstrom})
         return None
@@ -255,6 +255,9 @@ class Session:
             return
         state = FileState.of(task.path)
         with output_boundary(self.journal.path):
+            if not self.config_recorded:
+                record_configuration(self.journal, self.config, self.diameter_mode)
+                self.config_recorded = True
             self.journal.mark_queued(task.key, task.name, state, self.digest)
         pixel_size = self.options.pixel_size_angstrom or task.pixel_size_angstrom
         future = self.executor.submit(pick_file, str(task.path), self.config, pixel_size,

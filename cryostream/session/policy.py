@@ -23,11 +23,13 @@ def check_choice(choice: str) -> str:
 
 
 def apply_config_policy(journal: Journal, config: PickerConfig, choice: str,
-                        diameter_mode: str = "given") -> int:
+                        diameter_mode: str = "given", record: bool = True) -> int:
     """Compare ``config`` and how its diameter is chosen (``given``, or ``auto (MIN-MAX Å)``)
     with what the journal's folder was picked with and apply ``choice``; returns how many
     micrographs were queued again (``redo``). Raises :class:`UsageError` naming each changed
-    parameter on ``abort``."""
+    parameter on ``abort``. With ``record`` the configuration becomes the folder's (a session
+    records it only once its first micrograph passed the up-front check, so a refused diameter
+    never becomes the folder's)."""
     check_choice(choice)
     digest = config.digest()
     previous = journal.get_setting(CURRENT_DIGEST) or _last_done_digest(journal)
@@ -45,10 +47,16 @@ def apply_config_policy(journal: Journal, config: PickerConfig, choice: str,
                 "(pick every micrograph again with the new parameters)")
         if choice == "redo":
             requeued = journal.requeue_other_digests(digest)
-    journal.record_config(config)
-    journal.set_setting(CURRENT_DIGEST, digest)
-    journal.set_setting(DIAMETER_MODE, diameter_mode)
+    if record:
+        record_configuration(journal, config, diameter_mode)
     return requeued
+
+
+def record_configuration(journal: Journal, config: PickerConfig, diameter_mode: str) -> None:
+    """Make ``config`` (and how its diameter is chosen) the one the folder is picked with."""
+    journal.record_config(config)
+    journal.set_setting(CURRENT_DIGEST, config.digest())
+    journal.set_setting(DIAMETER_MODE, diameter_mode)
 
 
 def describe_change(journal: Journal, previous_digest: str, config: PickerConfig,
