@@ -240,14 +240,17 @@ def bench_set_report(bench_set: BenchSet, config: PickerConfig, work: Path,
     everything, beside the lattice. Converted images are written under ``work``."""
     mrcs = picker_mrcs(bench_set, work / bench_set.name)
     shapes = [micrograph_shape(path) for path in mrcs]
-    results = {}
+    results, skipped = {}, {}
     for scale in sorted(set(diameter_scales) | {1.0}, key=lambda value: (value != 1.0, value)):
         result = run_cryostream(mrcs, bench_set, config, shapes, scale)
         results[result.picker] = result
-    skipped = {}
     for auto in (False, True):
         if (CRYOSTREAM_AUTO if auto else CRYOSTREAM_CLI) in compare:
-            result = run_cryostream_cli(mrcs, bench_set, config, shapes, work, auto)
+            try:
+                result = run_cryostream_cli(mrcs, bench_set, config, shapes, work, auto)
+            except BadInputError as error:  # e.g. no diameter measured: a figure, not a crash
+                skipped[CRYOSTREAM_AUTO if auto else CRYOSTREAM_CLI] = str(error)
+                continue
             results[result.picker] = result
     if RELION_LOG in compare:
         if relion_available() is None:
