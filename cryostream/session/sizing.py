@@ -19,7 +19,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from ..config import PickerConfig
-from ..diameter import DEAD_BAND, DiameterEstimate, SizeEvidence
+from ..diameter import DEAD_BAND, DiameterEstimate, SizeEvidence, estimate_diameter
 from ..io import read_micrograph
 from .journal import Journal
 
@@ -34,8 +34,6 @@ def measure_files(paths: Sequence[str], pixel_sizes: Sequence[float | None],
     """Read ``paths`` (Å/px from ``pixel_sizes`` or the headers) and estimate the diameter with
     the ``evidence`` of earlier micrographs (runs on a worker; raises ValueError without a
     particle-like signal and BadInputError for a file that cannot be read)."""
-    from ..diameter import estimate_diameter
-
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         micrographs = [read_micrograph(path, size) for path, size in zip(paths, pixel_sizes,
