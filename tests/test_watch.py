@@ -115,6 +115,9 @@ def test_once_mirrors_the_tree_restarts_skip_and_new_parameters_need_a_choice(
     assert "cryostream session report" in report and "FoilHole_1003_Data" in report
     again = run("again.log")
     assert again.process.returncode == 0 and again.events("done") == []
+    assert first.events("stop")[0]["picked_this_run"] == 4
+    assert again.events("stop")[0]["message"].startswith(
+        "stopped: 0 picked and 0 failed in this run; 4 done and 0 failed in all")
     changed = run("changed.log", "--diameter", "90")
     assert changed.process.returncode == 2
     assert "--on-config-change keep" in changed.stderr.read_text()

@@ -374,8 +374,10 @@ def watch(options: WatchOptions, session: Session, reporter: Reporter,
                    requeued=session.requeued, stale_temporaries_removed=session.stale_removed)
     failed = Daemon(options, session, reporter, sinks).run()
     counts = session.journal.counts()
-    reporter.event("stop", message=f"stopped: {counts['done']} done, {counts['failed']} failed "
-                   f"({failed} in this run); outputs in {session.outputs.out_dir}",
-                   failed_this_run=failed, reason=session.cancel.reason, **counts)
+    reporter.event("stop", message=f"stopped: {session.summary.picked} picked and {failed} "
+                   f"failed in this run; {counts['done']} done and {counts['failed']} failed in "
+                   f"all; outputs in {session.outputs.out_dir}",
+                   picked_this_run=session.summary.picked, failed_this_run=failed,
+                   reason=session.cancel.reason, **counts)
     return failed
 
