@@ -203,9 +203,11 @@ def run_cryostream_cli(mrcs: Sequence[Path], bench_set: BenchSet, config: Picker
                             f"{timed.run.returncode}): {last}")
     picked = [coordinates_xy(mirrored_path(path, path.parent, odir)) for path in mrcs]
     per_micrograph = score_files(picked, bench_set.truth, shapes, bench_set.diameter_px)
-    with Journal(odir, readonly=True) as journal:
-        estimate = AutoDiameter.restore(journal, DEFAULT_DIAMETER_RANGE_ANGSTROM).estimate
-    given = estimate.diameter_angstrom if auto and estimate else bench_set.diameter_angstrom
+    given = bench_set.diameter_angstrom
+    if auto:
+        with Journal(odir, readonly=True) as journal:
+            estimate = AutoDiameter.restore(journal, DEFAULT_DIAMETER_RANGE_ANGSTROM).estimate
+        given = estimate.diameter_angstrom if estimate else given
     return PickerResult(name, pooled(per_micrograph), per_micrograph, given,
                         timed.wall_seconds / len(mrcs),
                         "whole `cryostream pick --workers 1` call / micrographs",
@@ -244,14 +246,13 @@ def bench_set_report(bench_set: BenchSet, config: PickerConfig, work: Path,
     for scale in sorted(set(diameter_scales) | {1.0}, key=lambda value: (value != 1.0, value)):
         result = run_cryostream(mrcs, bench_set, config, shapes, scale)
         results[result.picker] = result
-    for auto in (False, True):
-        if (CRYOSTREAM_AUTO if auto else CRYOSTREAM_CLI) in compare:
+    for name in (CRYOSTREAM_CLI, CRYOSTREAM_AUTO):
+        if name in compare:
             try:
-                result = run_cryostream_cli(mrcs, bench_set, config, shapes, work, auto)
+                results[name] = run_cryostream_cli(mrcs, bench_set, config, shapes, work,
+                                                   auto=name == CRYOSTREAM_AUTO)
             except BadInputError as error:  # e.g. no diameter measured: a figure, not a crash
-                skipped[CRYOSTREAM_AUTO if auto else CRYOSTREAM_CLI] = str(error)
-                continue
-            results[result.picker] = result
+                skipped[name] = str(error)
     if RELION_LOG in compare:
         if relion_available() is None:
             skipped[RELION_LOG] = "relion_autopick is not installed (not on PATH)"

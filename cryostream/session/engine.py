@@ -166,6 +166,7 @@ class Session:
         with output_boundary(self.journal.path):
             sizing.save(self.journal)
             record_configuration(self.journal, self.config, self.diameter_mode)
+        self.config_recorded = True
         self.on_event("diameter", {"message": sizing.describe(),
                                    "diameter_angstrom": self.config.diameter_angstrom})
         return None
