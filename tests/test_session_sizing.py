@@ -170,3 +170,34 @@ def test_watch_refines_as_micrographs_arrive_and_a_restart_goes_on(
     assert again.events("diameter") == [] and len(again.events("done")) == 1
     header = read_provenance(out / "mic9_autopick.star")
     assert header["diameter_source"] == measured[-1]
+
+
+def _write_noise(source: Path, path: Path) -> None:
+    from cryostream.bench.synthetic import write_mrc
+
+    data = np.random.default_rng(0).normal(size=(768, 768)).astype(np.float32)
+    write_via_rename(write_mrc(data, source, 1.5).read_bytes(), path)
+
+
+def test_watch_keeps_micrographs_without_signal_until_the_diameter_is_measured(
+        tmp_path: Path) -> None:
+    acquisition, out = tmp_path / "acquisition", tmp_path / "out"
+    acquisition.mkdir()
+    _write_noise(tmp_path / "noise.mrc", acquisition / "blank.mrc")
+    alone = Daemon(acquisition, out, tmp_path / "alone.log", "--diameter", "auto", "--once",
+                   *WATCH_FAST)
+    assert alone.process.wait(timeout=180) == 0
+    assert [event["micrograph"] for event in alone.events("waiting")] == [
+        str(acquisition / "blank.mrc")]
+    stop = alone.events("stop")[0]
+    assert stop["waiting_for_diameter"] == 1 and stop["failed"] == 0
+    assert "1 wait for a diameter" in stop["message"]
+    assert statuses(out) == {}  # nothing recorded: the next run measures it again
+    for seed in range(2):
+        write_via_rename(mrc_bytes(tmp_path, seed, (768, 768)), acquisition / f"mic{seed}.mrc")
+    again = Daemon(acquisition, out, tmp_path / "again.log", "--diameter", "auto", "--once",
+                   *WATCH_FAST)
+    assert again.process.wait(timeout=180) == 0
+    assert len(again.events("diameter")) >= 1 and again.events("failed") == []
+    assert set(statuses(out).values()) == {"done"} and len(statuses(out)) == 3
+    assert read_provenance(out / "blank_autopick.star")["diameter_source"].startswith("auto: ")

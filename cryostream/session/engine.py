@@ -25,12 +25,10 @@ from ..picker import Picks
 from .cancel import Cancellation
 from .errors import (
     OutputError,
-    UsageError,
     check_output_folder,
     check_writable,
     describe,
     is_filesystem_error,
-    one_line,
     output_boundary,
 )
 from .executor import Executor
@@ -40,24 +38,12 @@ from .naming import micrograph_key
 from .outputs import picks_from_star, write_combined, write_outputs
 from .policy import apply_config_policy, record_configuration
 from .preflight import check_first_micrograph
-from .sizing import AutoDiameter, measure_files
+from .sizing import AutoDiameter, measure_files, unmeasured
 from .tasks import SessionOptions, Summary, Task
 from .work import PickOutcome, lost_task, pick_file
 
 TICK_SECONDS = 0.1
 EventSink = Callable[[str, dict[str, Any]], None]
-
-
-def unmeasured(error: ValueError, sample: list[Task], first: bool) -> str:
-    """Why the diameter could not be measured on ``sample``, in one line; no particle-like
-    signal in a batch's ``first`` sample is a :class:`UsageError` (nothing could be picked)."""
-    if isinstance(error, BadInputError):
-        return str(error)
-    files = ", ".join(str(task.path) for task in sample)
-    if first:
-        raise UsageError(f"--diameter auto: {error} in {files}; give the diameter in Å with "
-                         "--diameter, or another --diameter-range") from error
-    return f"{files}: diameter not measured (--diameter auto: {one_line(error)})"
 
 
 class Session:
@@ -244,16 +230,26 @@ class Session:
         return (entry.state != state or entry.output != str(task.star)
                 or not task.star.is_file())
 
-    def submit(self, task: Task) -> None:
-        """Mark ``task`` queued in the journal and start picking it. The first task's header is
-        checked against the parameters before anything is picked (see :mod:`.preflight`)."""
+    def submit(self, task: Task, wait_for_diameter: bool = False) -> bool:
+        """Mark ``task`` queued in the journal and start picking it; True when it started. The
+        first task's header is checked against the parameters before anything is picked (see
+        :mod:`.preflight`). With ``--diameter auto`` and no estimate yet, ``task`` is measured
+        first; when that finds no particle-like signal either, it is recorded as failed, or with
+        ``wait_for_diameter`` (a watcher, whose later micrographs may show one) left unrecorded
+        and False returned, so it can be submitted again once the diameter is measured."""
         if not self.checked_first:
             self.check_first(task)
         unmeasured = self.measure_diameter([task])
         if self.sizing is not None and self.sizing.estimate is None:
-            if not self.cancel.reason:  # nothing to pick at yet: this one fails, the next measures
-                self.fail(task, unmeasured or f"{task.path}: diameter not measured")
-            return
+            reason = unmeasured or f"{task.path}: diameter not measured"
+            if self.cancel.reason:
+                return False
+            if wait_for_diameter:
+                self.on_event("waiting", {"micrograph": task.name, "reason": f"{reason}; "
+                                          "picked once a later micrograph gives the diameter"})
+            else:
+                self.fail(task, reason)
+            return False
         state = FileState.of(task.path)
         with output_boundary(self.journal.path):
             if not self.config_recorded:
@@ -264,6 +260,7 @@ class Session:
         future = self.executor.submit(pick_file, str(task.path), self.config, pixel_size,
                                       self.outputs.image_format is not None)
         self.in_flight[future] = (task, state)
+        return True
 
     def check_first(self, task: Task) -> None:
         """Check the diameter and pixel size against ``task``'s header, once per session (raising

@@ -20,8 +20,10 @@ import numpy as np
 
 from ..config import PickerConfig
 from ..diameter import DEAD_BAND, DiameterEstimate, SizeEvidence, estimate_diameter
-from ..io import read_micrograph
+from ..io import BadInputError, read_micrograph
+from .errors import UsageError, one_line
 from .journal import Journal
+from .tasks import Task
 
 SAMPLE_MICROGRAPHS = 3
 SAMPLE_ATTEMPTS = 3  # a batch tries up to this many samples before it gives up on measuring
@@ -39,6 +41,18 @@ def measure_files(paths: Sequence[str], pixel_sizes: Sequence[float | None],
         micrographs = [read_micrograph(path, size) for path, size in zip(paths, pixel_sizes,
                                                                          strict=True)]
     return estimate_diameter(micrographs, range_angstrom, evidence, config)
+
+
+def unmeasured(error: ValueError, sample: list[Task], first: bool) -> str:
+    """Why the diameter could not be measured on ``sample``, in one line; no particle-like
+    signal in a batch's ``first`` sample is a :class:`UsageError` (nothing could be picked)."""
+    if isinstance(error, BadInputError):
+        return str(error)
+    files = ", ".join(str(task.path) for task in sample)
+    if first:
+        raise UsageError(f"--diameter auto: {error} in {files}; give the diameter in Å with "
+                         "--diameter, or another --diameter-range") from error
+    return f"{files}: diameter not measured (--diameter auto: {one_line(error)})"
 
 
 @dataclass

@@ -184,7 +184,7 @@ class Daemon:
                 self._step()
             except OutputError as error:
                 self.pause(error)
-            if self.options.once and not self.discovery.pending and not self.session.in_flight:
+            if self.options.once and self.discovery.only_held() and not self.session.in_flight:
                 return
 
     def _step(self) -> None:
@@ -255,8 +255,13 @@ class Daemon:
                 self.discovery.pending.pop(path, None)
                 self.session.fail_file(candidate.path, path, str(error), candidate.state)
                 continue
-            self.session.submit(task)  # first: if the journal cannot take it, it stays waiting
+            # first: if the journal cannot take it, it stays waiting
+            if not self.session.submit(task, wait_for_diameter=True):
+                self.discovery.hold(candidate)
+                continue
             self.discovery.start_picking(candidate)
+            if self.discovery.held:  # the diameter is measured: what waited for it is due
+                self.discovery.release_held()
 
     def finish(self, timeout: float) -> None:
         """Record the micrographs that finished within ``timeout`` seconds, or retry them."""
@@ -372,12 +377,16 @@ def watch(options: WatchOptions, session: Session, reporter: Reporter,
                    f"-> {session.outputs.out_dir}", acquisition_dir=str(options.acquisition_dir),
                    out_dir=str(session.outputs.out_dir), config_digest=session.digest,
                    requeued=session.requeued, stale_temporaries_removed=session.stale_removed)
-    failed = Daemon(options, session, reporter, sinks).run()
+    daemon = Daemon(options, session, reporter, sinks)
+    failed = daemon.run()
     counts = session.journal.counts()
+    held = len(daemon.discovery.held)
+    waiting = (f"; {held} wait for a diameter (--diameter auto found no particle-like signal in "
+               "them), picked by a run that measures it" if held else "")
     reporter.event("stop", message=f"stopped: {session.summary.picked} picked and {failed} "
                    f"failed in this run; {counts['done']} done and {counts['failed']} failed in "
-                   f"all; outputs in {session.outputs.out_dir}",
+                   f"all{waiting}; outputs in {session.outputs.out_dir}",
                    picked_this_run=session.summary.picked, failed_this_run=failed,
-                   reason=session.cancel.reason, **counts)
+                   waiting_for_diameter=held, reason=session.cancel.reason, **counts)
     return failed
 

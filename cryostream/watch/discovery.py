@@ -11,6 +11,7 @@ state has not changed for the quiet period. Whether it still needs picking is th
 from __future__ import annotations
 
 import errno
+import math
 import os
 import queue
 import stat
@@ -99,6 +100,7 @@ class Discovery:
         self.on_bad = on_bad
         self.pending: dict[str, Candidate] = {}
         self.picking: dict[str, Candidate] = {}
+        self.held: set[str] = set()
         self.events: queue.SimpleQueue = queue.SimpleQueue()
 
     def is_micrograph(self, path: str) -> bool:
@@ -178,6 +180,23 @@ class Discovery:
                     candidate.complete_hint or now - candidate.changed_at >= self.quiet_seconds
                     or wall - state.mtime >= self.quiet_seconds):
                 yield candidate
+
+    def hold(self, candidate: Candidate) -> None:
+        """Keep a candidate waiting, not ready, until :meth:`release_held` (a micrograph that
+        waits for the session's diameter to be measured)."""
+        candidate.not_before = math.inf
+        self.held.add(str(candidate.path))
+
+    def release_held(self) -> None:
+        """Make every held candidate due again."""
+        for path in self.held:
+            if path in self.pending:
+                self.pending[path].not_before = 0.0
+        self.held.clear()
+
+    def only_held(self) -> bool:
+        """Whether every waiting micrograph is held (nothing else is left to pick)."""
+        return all(path in self.held for path in self.pending)
 
     def start_picking(self, candidate: Candidate) -> None:
         self.pending.pop(str(candidate.path), None)
