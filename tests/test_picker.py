@@ -118,7 +118,12 @@ def test_resolves_crowding_needs_many_new_strong_picks_at_the_same_centres() -> 
     assert not resolves_crowding(given, np.vstack([given, given[:5] + 25.0]),
                                  np.concatenate([strong, strong[:5]]), diameter_px=60)
     most_moved = given.copy()
-    most_moved[:15] += 20.0  # only 10 of 25 centres re-found
+    most_moved[:15] += 20.0  # only 10 of 25 centres re-found: enough with a new pick for each
+    assert resolves_crowding(given, np.vstack([most_moved, between]),
+                             np.concatenate([strong, strong]), diameter_px=60)
+    assert not resolves_crowding(given, np.vstack([most_moved, between[:10]]),
+                                 np.concatenate([strong, strong[:10]]), diameter_px=60)
+    most_moved[:19] += 20.0  # only 6 of 25
     assert not resolves_crowding(given, np.vstack([most_moved, between]),
                                  np.concatenate([strong, strong]), diameter_px=60)
     far_away = given + 1000.0  # strong new picks, but nowhere near the particles found
