@@ -10,8 +10,8 @@ can pack). The particle diameter is taken as the middle of that plateau, on a lo
 Measured against the labelled diameter on 14 sets (real, upsampled and simulated, 35-250 Å),
 the middle of the plateau lands within 15 % on 85 % of single micrographs; the start of the
 plateau, the peak of a fixed disc detector and the autocorrelation of the image do not (hollow
-shells and solid blobs put them 30-60 % apart). :func:`estimate_diameter` averages the curves of
-several micrographs, and the picker (``PickerConfig.correct_diameter``) checks the configured
+shells and solid blobs put them 30-60 % apart). :func:`estimate_diameter` takes the median of
+several micrographs' estimates, and the picker (``PickerConfig.correct_diameter``) checks the configured
 diameter on each micrograph with the same measure.
 """
 
@@ -61,16 +61,19 @@ REFINE_SPAN = 1.65  # each from 1 / 1.65 to 1.65 times it
 class SizeEvidence:
     """One micrograph's learned-template signal-to-noise ratio at each trial diameter (Å); 0
     where a trial diameter gave no strong response or responses denser than particles pack, and
-    from where a larger object took over the template (:func:`before_takeover`)."""
+    from where a larger object took over the template (:func:`before_takeover`). With the
+    plateau (low, middle, high Å) it estimates; NaN without a particle-like signal."""
 
     diameters_angstrom: np.ndarray
     snr: np.ndarray
+    plateau_angstrom: tuple[float, float, float] = (np.nan, np.nan, np.nan)
 
 
 @dataclass(frozen=True)
 class DiameterEstimate:
-    """The estimated diameter (Å), the plateau it is the middle of, and the evidence behind it
-    (pass it back to :func:`estimate_diameter` with new micrographs to refine the estimate)."""
+    """The estimated diameter (Å), the plateau it is the middle of (on the median micrograph),
+    and the evidence behind it (pass it back to :func:`estimate_diameter` with new micrographs
+    to refine the estimate)."""
 
     diameter_angstrom: float
     low_angstrom: float
@@ -251,52 +254,48 @@ def estimate_diameter(micrographs: Sequence[Micrograph],
     searching ``range_angstrom`` (default ``DEFAULT_DIAMETER_RANGE_ANGSTROM``; a diameter must
     also fit ``MIN_ACROSS_DIAMETERS`` times across the micrograph).
 
-    Each micrograph's curve over the whole range stops where a larger object takes over the
-    template (:func:`before_takeover`: contamination blobs reach 20-200 against the particles'
-    5-7), is scaled to its own best value, and the curves are averaged, so every micrograph
-    counts once; ``evidence`` (the curves of earlier calls) joins the average, which lets a
-    session refine its estimate as micrographs arrive. The range is measured in bands with
-    their own binning, whose noise levels differ a little on images with correlated noise, so
-    the plateau found is then re-measured on this call's micrographs in one band around it
-    (``REFINE_SPAN`` times it either way) until it moves less than one trial step (``STEP``; a
-    hollow shell's walls make a plateau of their own at 0.6 x its diameter, which only a band
-    reaching the whole shell outranks, and apoferritin's climbs from there by 13 % per step).
-    Raises ValueError when no micrograph shows a particle-like signal in the range."""
+    Each micrograph gives its own estimate (:func:`micrograph_evidence`), and the estimate is
+    their median, the larger of the middle two for an even count; ``evidence`` (the micrographs
+    of earlier calls) joins it, which lets a session refine its estimate as micrographs arrive.
+    A median of micrographs, not a plateau of their averaged curves: the walls of a hollow shell
+    make a plateau of their own at 0.55-0.7 x its diameter, which wins on some micrographs and
+    loses on others (apoferritin: 12 of 19 and 7 of 19), and an average of the curves then lands
+    between the two, or on the walls. Raises ValueError when no micrograph shows a particle-like
+    signal in the range."""
     low, high = range_angstrom or DEFAULT_DIAMETER_RANGE_ANGSTROM
     if not 0 < low < high:
         raise ValueError(f"diameter range must satisfy 0 < min < max, got {low}:{high} Å")
-    diameters = trial_diameters(low, high)
-    curves = tuple(evidence) + tuple(size_evidence(micrograph, diameters, config)
-                                     for micrograph in micrographs)
-    found = plateau(diameters, combine(curves, diameters))
-    if np.isnan(found[1]):
+    measured = tuple(evidence) + tuple(micrograph_evidence(micrograph, (low, high), config)
+                                       for micrograph in micrographs)
+    found = sorted((item for item in measured if not np.isnan(item.plateau_angstrom[1])),
+                   key=lambda item: item.plateau_angstrom[1])
+    if not found:
         raise ValueError(f"no particle-like signal between {low:g} and {high:g} Å")
-    for _ in range(REFINE_STEPS):
+    low_found, middle, high_found = found[len(found) // 2].plateau_angstrom
+    return DiameterEstimate(middle, low_found, high_found, measured)
+
+
+def micrograph_evidence(micrograph: Micrograph, range_angstrom: tuple[float, float],
+                        config: PickerConfig | None = None) -> SizeEvidence:
+    """One micrograph's curve over ``range_angstrom`` (stopped where a larger object takes over
+    the template, :func:`before_takeover`: contamination blobs reach 20-200 against the
+    particles' 5-7) and the plateau it estimates. The range is measured in bands with their own
+    binning, whose noise levels differ a little on images with correlated noise, so the plateau
+    found is then re-measured in one band around it (``REFINE_SPAN`` times it either way) until
+    it moves less than one trial step (``STEP``)."""
+    low, high = range_angstrom
+    curve = size_evidence(micrograph, trial_diameters(low, high), config)
+    found = plateau(curve.diameters_angstrom, curve.snr)
+    for _ in range(REFINE_STEPS if not np.isnan(found[1]) else 0):
         band = trial_diameters(max(low, found[1] / REFINE_SPAN), min(high, found[1] * REFINE_SPAN))
-        refined = plateau(band, combine([size_evidence(micrograph, band, config)
-                                         for micrograph in micrographs], band))
+        refined = plateau(band, size_evidence(micrograph, band, config).snr)
         if np.isnan(refined[1]):
             break
         moved = abs(np.log(refined[1] / found[1]))
         found = refined
         if moved <= np.log(STEP):
             break
-    return DiameterEstimate(found[1], found[0], found[2], curves)
-
-
-def combine(evidence: Sequence[SizeEvidence], diameters: np.ndarray) -> np.ndarray:
-    """The mean over micrographs of their curves at ``diameters``, each scaled to its best
-    value (points a micrograph was not measured at count as no signal)."""
-    total = np.zeros(len(diameters))
-    for item in evidence:
-        best = float(np.max(item.snr, initial=0.0))
-        if best <= 0:
-            continue
-        at = np.searchsorted(item.diameters_angstrom, diameters * (1 - 1e-9))
-        valid = at < len(item.diameters_angstrom)
-        valid[valid] &= np.isclose(item.diameters_angstrom[at[valid]], diameters[valid])
-        total[valid] += item.snr[at[valid]] / best
-    return total / max(len(evidence), 1)
+    return SizeEvidence(curve.diameters_angstrom, curve.snr, found)
 
 
 def _pixel_size(micrograph: Micrograph) -> float:

@@ -7,6 +7,7 @@ from cryostream.bench.synthetic import synthetic_micrograph
 from cryostream.config import preset
 from cryostream.diameter import (
     DEAD_BAND,
+    SizeEvidence,
     before_jump,
     before_takeover,
     checked_diameter_px,
@@ -100,6 +101,23 @@ def test_evidence_from_earlier_micrographs_joins_the_estimate(crowded: list[Micr
     assert both.micrographs == 2
     assert both.diameter_angstrom == pytest.approx(estimate_diameter(crowded).diameter_angstrom,
                                                    rel=0.1)
+
+
+def _measured(*middles: float) -> list[SizeEvidence]:
+    curve = np.array([50.0, 60.0, 70.0]), np.array([5.0, 6.0, 5.5])
+    return [SizeEvidence(*curve, (0.9 * middle, middle, 1.1 * middle)) for middle in middles]
+
+
+@pytest.mark.parametrize(("middles", "expected"), [
+    ((100.0,), 100.0), ((62.0, 100.0, 104.0), 100.0), ((62.0, 100.0), 100.0),
+    ((62.0, 64.0, 105.0), 64.0), ((98.0, 100.0, 350.0), 100.0), ((np.nan, 62.0, 100.0), 100.0)])
+def test_the_estimate_is_the_median_micrograph_the_larger_for_an_even_count(
+        middles: tuple[float, ...], expected: float) -> None:
+    """A hollow shell's walls win on some micrographs (62 against 100), an outlier on one (350)."""
+    estimate = estimate_diameter([], evidence=_measured(*middles))
+    assert estimate.diameter_angstrom == expected
+    assert (estimate.low_angstrom, estimate.high_angstrom) == (0.9 * expected, 1.1 * expected)
+    assert estimate.micrographs == len(middles)
 
 
 def test_pure_noise_has_no_diameter() -> None:

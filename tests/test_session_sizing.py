@@ -3,6 +3,7 @@ what a user sees on the command line (every STAR header says how the diameter wa
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import numpy as np
@@ -57,7 +58,7 @@ def test_bad_diameter_ranges(diameter: str, range_text: str, message: str) -> No
 
 
 def _estimate(diameter_angstrom: float) -> DiameterEstimate:
-    curve = SizeEvidence(np.array([50.0, 60.0, 70.0]), np.array([5.0, 6.0, 5.5]))
+    curve = SizeEvidence(np.array([50.0, 60.0, 70.0]), np.array([5.0, 6.0, 5.5]), (52.0, 60.0, 68.0))
     return DiameterEstimate(diameter_angstrom, 0.8 * diameter_angstrom, 1.2 * diameter_angstrom,
                             (curve,))
 
@@ -89,8 +90,14 @@ def test_the_journal_keeps_the_measurement_for_the_same_range_only(tmp_path: Pat
         assert restored.measured == ("a.mrc",)
         assert restored.estimate is not None and restored.estimate.diameter_angstrom == 100.0
         np.testing.assert_array_equal(restored.estimate.evidence[0].snr, [5.0, 6.0, 5.5])
+        assert restored.estimate.evidence[0].plateau_angstrom == (52.0, 60.0, 68.0)
         assert AutoDiameter.restore(journal, (50.0, 300.0)).estimate is None
         assert AutoDiameter.recorded(journal) == restored.describe()
+        older = sizing.to_dict()  # a journal from before each micrograph's plateau was kept
+        older["estimate"]["evidence"] = [item[:2] for item in older["estimate"]["evidence"]]
+        journal.set_setting("auto_diameter", json.dumps(older))
+        evidence = AutoDiameter.restore(journal, (20.0, 600.0)).evidence
+        assert evidence[0].plateau_angstrom[1] == pytest.approx(60.0, rel=0.1)  # from its curve
         journal.set_setting("auto_diameter", "{not json")
         assert AutoDiameter.restore(journal, (20.0, 600.0)).estimate is None
 

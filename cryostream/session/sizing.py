@@ -19,7 +19,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from ..config import PickerConfig
-from ..diameter import DEAD_BAND, DiameterEstimate, SizeEvidence, estimate_diameter
+from ..diameter import DEAD_BAND, DiameterEstimate, SizeEvidence, estimate_diameter, plateau
 from ..io import BadInputError, read_micrograph
 from .errors import UsageError, one_line
 from .journal import Journal
@@ -53,6 +53,15 @@ def unmeasured(error: ValueError, sample: list[Task], first: bool) -> str:
         raise UsageError(f"--diameter auto: {error} in {files}; give the diameter in Å with "
                          "--diameter, or another --diameter-range") from error
     return f"{files}: diameter not measured (--diameter auto: {one_line(error)})"
+
+
+def evidence_from(diameters: list[float], snr: list[float],
+                  plateau_angstrom: list[float] | None = None) -> SizeEvidence:
+    """A micrograph's evidence as the journal keeps it (a journal written before each
+    micrograph's plateau was kept has none: its curve gives it)."""
+    curve = np.array(diameters), np.array(snr)
+    low, middle, high = plateau_angstrom or plateau(*curve)
+    return SizeEvidence(*curve, (low, middle, high))
 
 
 @dataclass
@@ -122,8 +131,8 @@ class AutoDiameter:
                 "estimate": None if estimate is None else {
                     "diameter_angstrom": estimate.diameter_angstrom,
                     "low_angstrom": estimate.low_angstrom, "high_angstrom": estimate.high_angstrom,
-                    "evidence": [[item.diameters_angstrom.tolist(), item.snr.tolist()]
-                                 for item in estimate.evidence]}}
+                    "evidence": [[item.diameters_angstrom.tolist(), item.snr.tolist(),
+                                  list(item.plateau_angstrom)] for item in estimate.evidence]}}
 
     @classmethod
     def restore(cls, journal: Journal, range_angstrom: tuple[float, float]) -> AutoDiameter:
@@ -136,8 +145,7 @@ class AutoDiameter:
             found = recorded["estimate"]
             estimate = None if found is None else DiameterEstimate(
                 found["diameter_angstrom"], found["low_angstrom"], found["high_angstrom"],
-                tuple(SizeEvidence(np.array(diameters), np.array(snr))
-                      for diameters, snr in found["evidence"]))
+                tuple(evidence_from(*item) for item in found["evidence"]))
             return cls(range_angstrom, estimate, tuple(recorded["measured"]))
         except (ValueError, KeyError, TypeError):
             return cls(range_angstrom)
