@@ -11,8 +11,8 @@ Measured against the labelled diameter on 14 sets (real, upsampled and simulated
 the middle of the plateau lands within 15 % on 85 % of single micrographs; the start of the
 plateau, the peak of a fixed disc detector and the autocorrelation of the image do not (hollow
 shells and solid blobs put them 30-60 % apart). :func:`estimate_diameter` takes the median of
-several micrographs' estimates, and the picker (``PickerConfig.correct_diameter``) checks the configured
-diameter on each micrograph with the same measure.
+several micrographs' estimates, and the picker (``PickerConfig.correct_diameter``) checks the
+configured diameter on each micrograph with the same measure.
 """
 
 from __future__ import annotations
