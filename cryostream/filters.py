@@ -19,8 +19,8 @@ from typing import Any
 import cv2
 import numpy as np
 
-from .convert import regular_subsample, to_uint8
-from .peaks import disc_element, local_maxima
+from .convert import median_value, regular_subsample, to_uint8
+from .peaks import disc_element, disc_maxima, local_maxima
 
 LAPLACIAN_8_NEIGHBOUR = ((1, 1, 1), (1, -8, 1), (1, 1, 1))
 MAD_TO_SIGMA = 1.4826
@@ -146,11 +146,11 @@ def _correlate(spectrum: np.ndarray, shape: tuple[int, int], border: int,
 def _strongest_peaks(response: np.ndarray, radius_px: float, min_value: float, margin_px: int,
                      count: int) -> np.ndarray:
     """(row, column) of the ``count`` highest local maxima (within ``radius_px``) above
-    ``min_value`` and at least ``margin_px`` from the edge."""
-    peak = local_maxima(more_than(response, min_value), radius_px) > 0
-    inside = np.zeros_like(peak)
-    inside[margin_px:peak.shape[0] - margin_px, margin_px:peak.shape[1] - margin_px] = True
-    rows, columns = np.nonzero(peak & inside)
+    ``min_value`` (and 0) and at least ``margin_px`` from the edge."""
+    rows, columns = np.nonzero(disc_maxima(response, radius_px, max(min_value, 0.0)))
+    inside = ((rows >= margin_px) & (rows < response.shape[0] - margin_px)
+              & (columns >= margin_px) & (columns < response.shape[1] - margin_px))
+    rows, columns = rows[inside], columns[inside]
     strongest = np.argsort(-response[rows, columns], kind="stable")[:count]
     return np.column_stack([rows[strongest], columns[strongest]])
 
@@ -192,8 +192,8 @@ def normalise_noise(image: np.ndarray) -> np.ndarray:
     neighbouring pixels (robust to how crowded the micrograph is, unlike the image's own spread)."""
     image = np.asarray(image, dtype=np.float32)
     differences = regular_subsample(np.diff(image, axis=1), ROBUST_SAMPLE)
-    sigma = MAD_TO_SIGMA * float(np.median(np.abs(differences - np.median(differences)))) / np.sqrt(2)
-    return (image - float(np.median(regular_subsample(image, ROBUST_SAMPLE)))) / (sigma if sigma > 0 else 1.0)
+    sigma = MAD_TO_SIGMA * median_value(np.abs(differences - median_value(differences))) / np.sqrt(2)
+    return (image - median_value(regular_subsample(image, ROBUST_SAMPLE))) / (sigma if sigma > 0 else 1.0)
 
 
 def flatten(image: np.ndarray, sigma_px: float) -> np.ndarray:
@@ -348,8 +348,8 @@ def resolve_step(step: Mapping[str, Any], diameter_px: float) -> tuple[str, dict
 
 def _robust_centre_sigma(image: np.ndarray) -> tuple[float, float]:
     sample = regular_subsample(image, ROBUST_SAMPLE)
-    centre = float(np.median(sample))
-    sigma = MAD_TO_SIGMA * float(np.median(np.abs(sample - centre)))
+    centre = median_value(sample)
+    sigma = MAD_TO_SIGMA * median_value(np.abs(sample - centre))
     if sigma <= 0:
         sigma = float(sample.std()) or 1.0
     return centre, sigma
