@@ -11,7 +11,7 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
-from .peaks import disc_maxima
+from .peaks import disc_maxima, nonzero_pixels
 
 METHODS = ("kmeans", "gmm", "dbscan", "meanshift", "hdbscan")
 AUTO = "auto"
@@ -32,7 +32,7 @@ class Clusters:
 
 def points_from_image(image: np.ndarray) -> np.ndarray:
     """(row, col) coordinates of every non-zero pixel, as float64 points of shape (N, 2)."""
-    return np.argwhere(np.asarray(image) != 0).astype(np.float64)
+    return np.column_stack(nonzero_pixels(np.asarray(image) != 0)).astype(np.float64)
 
 
 def estimate_cluster_count(points: np.ndarray, shape: tuple[int, int],
@@ -50,7 +50,7 @@ def estimate_cluster_count(points: np.ndarray, shape: tuple[int, int],
     density = density.astype(np.float32)
     density = cv2.GaussianBlur(density, (0, 0), sigmaX=max(0.5, diameter_px / 4.0))
     peaks = disc_maxima(density, max(1, int(round(diameter_px / 2.0))), 0.05 * float(density.max()))
-    return np.argwhere(peaks).astype(np.float64)
+    return np.column_stack(nonzero_pixels(peaks)).astype(np.float64)
 
 
 def cluster_points(points: np.ndarray, method: str = "kmeans", n_clusters: int | str = AUTO,

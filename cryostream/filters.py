@@ -20,7 +20,7 @@ import cv2
 import numpy as np
 
 from .convert import median_value, regular_subsample, to_uint8
-from .peaks import disc_element, disc_maxima, local_maxima
+from .peaks import disc_element, disc_maxima, local_maxima, nonzero_pixels
 
 LAPLACIAN_8_NEIGHBOUR = ((1, 1, 1), (1, -8, 1), (1, 1, 1))
 MAD_TO_SIGMA = 1.4826
@@ -146,7 +146,7 @@ def _strongest_peaks(response: np.ndarray, radius_px: float, min_value: float, m
                      count: int) -> np.ndarray:
     """(row, column) of the ``count`` highest local maxima (within ``radius_px``) above
     ``min_value`` (and 0) and at least ``margin_px`` from the edge."""
-    rows, columns = np.nonzero(disc_maxima(response, radius_px, max(min_value, 0.0)))
+    rows, columns = nonzero_pixels(disc_maxima(response, radius_px, max(min_value, 0.0)))
     inside = ((rows >= margin_px) & (rows < response.shape[0] - margin_px)
               & (columns >= margin_px) & (columns < response.shape[1] - margin_px))
     rows, columns = rows[inside], columns[inside]

@@ -12,7 +12,7 @@ WINDOW_PIXELS = 4_000_000  # disc_maxima gathers at most this many pixels at a t
 def local_maxima(image: np.ndarray, radius_px: float) -> np.ndarray:
     """Keep pixels that are the maximum of their disc of ``radius_px`` (non-maximum suppression)."""
     image = np.asarray(image, dtype=np.float32)
-    return np.where(disc_maxima(image, radius_px, 0.0), image, 0).astype(np.float32)
+    return np.where(disc_maxima(image, radius_px, 0.0), image, 0).astype(np.float32, copy=False)
 
 
 def disc_maxima(image: np.ndarray, radius_px: float, floor: float) -> np.ndarray:
@@ -24,7 +24,7 @@ def disc_maxima(image: np.ndarray, radius_px: float, floor: float) -> np.ndarray
     disc = disc_element(radius_px)
     half = disc.shape[0] // 2
     cross = cv2.getStructuringElement(cv2.MORPH_CROSS, (3, 3))
-    rows, columns = np.nonzero((image >= cv2.dilate(image, cross)) & (image > floor))
+    rows, columns = nonzero_pixels((image >= cv2.dilate(image, cross)) & (image > floor))
     padded = cv2.copyMakeBorder(image, half, half, half, half, cv2.BORDER_CONSTANT,
                                 value=-np.inf)
     windows = np.lib.stride_tricks.sliding_window_view(padded, disc.shape)
@@ -38,6 +38,12 @@ def disc_maxima(image: np.ndarray, radius_px: float, floor: float) -> np.ndarray
     mask = np.zeros(image.shape, bool)
     mask[rows[keep], columns[keep]] = True
     return mask
+
+
+def nonzero_pixels(mask: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """``np.nonzero(mask)`` for a 2-D ``mask`` (rows, then columns, in raster order), 3-8x
+    faster: NumPy's 2-D nonzero is slower than finding flat indices and dividing them."""
+    return np.divmod(np.flatnonzero(mask), mask.shape[1])
 
 
 def disc_element(radius_px: float) -> np.ndarray:
