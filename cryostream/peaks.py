@@ -17,14 +17,15 @@ def local_maxima(image: np.ndarray, radius_px: float) -> np.ndarray:
 
 def disc_maxima(image: np.ndarray, radius_px: float, floor: float) -> np.ndarray:
     """Mask of the pixels above ``floor`` that are >= every pixel of their disc of ``radius_px``
-    (pixels outside the image do not count): ``image >= cv2.dilate(image, disc)``, at half its
-    cost or less on a large disc. Only the pixels >= their four neighbours (which every disc
-    holds) are compared with their whole disc, a few thousand windows at a time."""
+    (pixels outside the image do not count): ``image >= cv2.dilate(image, disc)``, at a
+    fraction of its cost on a large disc. Only the pixels >= every pixel of the largest square
+    the disc holds (a separable dilation, cheap at any size) are compared with their whole disc,
+    a few thousand windows at a time."""
     image = np.asarray(image, dtype=np.float32)
     disc = disc_element(radius_px)
     half = disc.shape[0] // 2
-    cross = cv2.getStructuringElement(cv2.MORPH_CROSS, (3, 3))
-    rows, columns = nonzero_pixels((image >= cv2.dilate(image, cross)) & (image > floor))
+    rows, columns = nonzero_pixels((image >= cv2.dilate(image, _inner_square(disc)))
+                                   & (image > floor))
     padded = cv2.copyMakeBorder(image, half, half, half, half, cv2.BORDER_CONSTANT,
                                 value=-np.inf)
     windows = np.lib.stride_tricks.sliding_window_view(padded, disc.shape)
@@ -38,6 +39,17 @@ def disc_maxima(image: np.ndarray, radius_px: float, floor: float) -> np.ndarray
     mask = np.zeros(image.shape, bool)
     mask[rows[keep], columns[keep]] = True
     return mask
+
+
+def _inner_square(disc: np.ndarray) -> np.ndarray:
+    """The largest centred square of ones inside the structuring element ``disc`` (its 3 x 3
+    cross when ``disc`` is that cross)."""
+    half = disc.shape[0] // 2
+    side = next((size for size in range(half, 0, -1)
+                 if disc[half - size:half + size + 1, half - size:half + size + 1].all()), 0)
+    if side == 0:
+        return cv2.getStructuringElement(cv2.MORPH_CROSS, (3, 3))
+    return np.ones((2 * side + 1, 2 * side + 1), np.uint8)
 
 
 def nonzero_pixels(mask: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
