@@ -29,22 +29,22 @@ ROBUST_SAMPLE = 100_000  # pixels: a regular subsample this large pins a median 
 
 def less_than(image: np.ndarray, threshold: float) -> np.ndarray:
     """Keep pixels with value < ``threshold``; zero the rest."""
-    return np.where(image < threshold, image, 0).astype(image.dtype)
+    return np.where(image < threshold, image, 0).astype(image.dtype, copy=False)
 
 
 def more_than(image: np.ndarray, threshold: float) -> np.ndarray:
     """Keep pixels with value > ``threshold``; zero the rest."""
-    return np.where(image > threshold, image, 0).astype(image.dtype)
+    return np.where(image > threshold, image, 0).astype(image.dtype, copy=False)
 
 
 def in_range(image: np.ndarray, low: float, high: float) -> np.ndarray:
     """Keep pixels with ``low <= value <= high``; zero the rest (the seed's range filter)."""
-    return np.where((image >= low) & (image <= high), image, 0).astype(image.dtype)
+    return np.where((image >= low) & (image <= high), image, 0).astype(image.dtype, copy=False)
 
 
 def convert(image: np.ndarray, value: float, to: float) -> np.ndarray:
     """Replace every pixel equal to ``value`` by ``to``."""
-    return np.where(image == value, to, image).astype(image.dtype)
+    return np.where(image == value, to, image).astype(image.dtype, copy=False)
 
 
 def laplacian(image: np.ndarray,
@@ -284,7 +284,7 @@ def clean_components(image: np.ndarray, min_diameter_px: float = 0.0,
     if min_roundness > 0:
         keep &= _component_roundness(labels, count, areas) >= min_roundness
     keep[0] = False
-    return np.where(keep[labels], image, 0).astype(image.dtype)
+    return np.where(keep[labels], image, 0).astype(image.dtype, copy=False)
 
 
 FILTERS: dict[str, Callable[..., np.ndarray]] = {
