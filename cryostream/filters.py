@@ -123,10 +123,20 @@ def _padded_spectrum(image: np.ndarray, border: int) -> np.ndarray:
     :func:`radial_template` correlates the image with (as ``cv2.filter2D`` with
     ``BORDER_REFLECT`` would, which transforms the image again for each kernel)."""
     padded = cv2.copyMakeBorder(image, border, border, border, border, cv2.BORDER_REFLECT)
-    canvas = np.zeros((cv2.getOptimalDFTSize(padded.shape[0]),
-                       cv2.getOptimalDFTSize(padded.shape[1])), np.float32)
+    canvas = np.zeros((fast_dft_size(padded.shape[0]), fast_dft_size(padded.shape[1])),
+                      np.float32)
     canvas[:padded.shape[0], :padded.shape[1]] = padded
     return cv2.dft(canvas, nonzeroRows=padded.shape[0])
+
+
+def fast_dft_size(length: int) -> int:
+    """The smallest even length >= ``length`` whose only prime factors are 2, 3 and 5: OpenCV's
+    optimal DFT sizes include odd ones (225, 243, 405, 675, 729), whose real transforms cost
+    15-30 % more than the next even size."""
+    size = cv2.getOptimalDFTSize(length)
+    while size % 2:
+        size = cv2.getOptimalDFTSize(size + 1)
+    return int(size)
 
 
 def _correlate(spectrum: np.ndarray, shape: tuple[int, int], border: int,
