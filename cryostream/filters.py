@@ -13,6 +13,7 @@ pipeline runs), so one pipeline works at any magnification.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
@@ -24,6 +25,7 @@ from .peaks import disc_element, disc_maxima, local_maxima, nonzero_pixels
 
 LAPLACIAN_8_NEIGHBOUR = ((1, 1, 1), (1, -8, 1), (1, 1, 1))
 MAD_TO_SIGMA = 1.4826
+DISC_SPECTRA = 16  # disc transforms kept: a micrograph uses 12 (3 passes, 9 diameter checks)
 ROBUST_SAMPLE = 100_000  # pixels: a regular subsample this large pins a median to ~0.3 %
 
 
@@ -105,7 +107,9 @@ def radial_template(image: np.ndarray, radius_px: float, template_radius_px: flo
     half = int(np.ceil(template_radius_px))
     border = max(half, disc.shape[0] // 2)
     spectrum = _padded_spectrum(image, border)
-    response = _correlate(spectrum, image.shape, border, disc) / float(np.linalg.norm(disc))
+    response = _correlate(spectrum, image.shape, border, disc,
+                          _disc_spectrum(radius_px, annulus_ratio, spectrum.shape))
+    response /= float(np.linalg.norm(disc))
     windows = np.lib.stride_tricks.sliding_window_view(image, (2 * half + 1, 2 * half + 1))
     for _ in range(passes):
         seeds = _strongest_peaks(response, radius_px, seed_snr, half, max_seeds)
@@ -139,17 +143,33 @@ def fast_dft_size(length: int) -> int:
     return int(size)
 
 
-def _correlate(spectrum: np.ndarray, shape: tuple[int, int], border: int,
-               kernel: np.ndarray) -> np.ndarray:
+def _correlate(spectrum: np.ndarray, shape: tuple[int, int], border: int, kernel: np.ndarray,
+               kernel_spectrum: np.ndarray | None = None) -> np.ndarray:
     """The correlation of the image behind ``spectrum`` (see :func:`_padded_spectrum`) with an
-    odd-sized ``kernel`` at most ``2 * border + 1`` wide, cropped to the image's ``shape``."""
-    canvas = np.zeros(spectrum.shape, np.float32)
-    canvas[:kernel.shape[0], :kernel.shape[1]] = kernel
-    product = cv2.mulSpectrums(spectrum, cv2.dft(canvas, nonzeroRows=kernel.shape[0]), 0,
-                               conjB=True)
+    odd-sized ``kernel`` at most ``2 * border + 1`` wide, cropped to the image's ``shape``;
+    ``kernel_spectrum`` is the kernel's :func:`_kernel_spectrum` when known."""
+    if kernel_spectrum is None:
+        kernel_spectrum = _kernel_spectrum(kernel, spectrum.shape)
+    product = cv2.mulSpectrums(spectrum, kernel_spectrum, 0, conjB=True)
     start = border - kernel.shape[0] // 2
     return cv2.dft(product, flags=cv2.DFT_INVERSE | cv2.DFT_SCALE | cv2.DFT_REAL_OUTPUT)[
         start:start + shape[0], start:start + shape[1]]
+
+
+def _kernel_spectrum(kernel: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
+    """The DFT (OpenCV's packed format) of ``kernel`` in the corner of a zero canvas of ``shape``."""
+    canvas = np.zeros(shape, np.float32)
+    canvas[:kernel.shape[0], :kernel.shape[1]] = kernel
+    return cv2.dft(canvas, nonzeroRows=kernel.shape[0])
+
+
+@functools.lru_cache(maxsize=DISC_SPECTRA)
+def _disc_spectrum(radius_px: float, annulus_ratio: float, shape: tuple[int, int]) -> np.ndarray:
+    """:func:`_kernel_spectrum` of :func:`disc_kernel`, kept (read-only) for the next micrograph:
+    it depends only on the particle size and the transform size, which a session repeats."""
+    spectrum = _kernel_spectrum(disc_kernel(radius_px, annulus_ratio), shape)
+    spectrum.flags.writeable = False
+    return spectrum
 
 
 def _strongest_peaks(response: np.ndarray, radius_px: float, min_value: float, margin_px: int,

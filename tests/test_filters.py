@@ -61,6 +61,27 @@ def test_radial_template_without_enough_seeds_is_the_disc_response() -> None:
         filters.disc_contrast(noise, radius_px=6, noise_units=True), atol=1e-5)
 
 
+def test_radial_template_reuses_the_disc_transform_without_changing_it() -> None:
+    rng = np.random.default_rng(6)
+    first, second = (rng.normal(size=(96, 96)).astype(np.float32) for _ in range(2))
+    before = filters.radial_template(second, radius_px=5, template_radius_px=12)
+    filters.radial_template(first, radius_px=5, template_radius_px=12)
+    assert np.array_equal(filters.radial_template(second, radius_px=5, template_radius_px=12),
+                          before)
+    cached = filters._disc_spectrum(5, 1.5, (128, 128))
+    assert not cached.flags.writeable and cached is filters._disc_spectrum(5, 1.5, (128, 128))
+
+
+@pytest.mark.parametrize("length", [1, 5, 213, 225, 637, 724])
+def test_fast_dft_sizes_are_even_2_3_5_smooth_and_not_shorter(length: int) -> None:
+    size = filters.fast_dft_size(length)
+    rest = size
+    for prime in (2, 3, 5):
+        while rest % prime == 0:
+            rest //= prime
+    assert size >= length and size % 2 == 0 and rest == 1
+
+
 def test_noise_normalisation_gives_unit_sigma_on_white_noise() -> None:
     noise = np.random.default_rng(0).normal(5.0, 3.0, (256, 256)).astype(np.float32)
     normalised = filters.normalise_noise(noise)
