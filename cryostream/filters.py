@@ -26,6 +26,7 @@ from .peaks import disc_element, disc_maxima, local_maxima, nonzero_pixels
 LAPLACIAN_8_NEIGHBOUR = ((1, 1, 1), (1, -8, 1), (1, 1, 1))
 MAD_TO_SIGMA = 1.4826
 DISC_SPECTRA = 16  # disc transforms kept: a micrograph uses 12 (3 passes, 9 diameter checks)
+RADIAL_GRIDS = 16  # template grids kept: a micrograph uses 12, as many as disc transforms
 ROBUST_SAMPLE = 100_000  # pixels: a regular subsample this large pins a median to ~0.3 %
 
 
@@ -187,15 +188,26 @@ def _strongest_peaks(response: np.ndarray, radius_px: float, min_value: float, m
 def _radial_kernel(mean_patch: np.ndarray, radius_px: float) -> np.ndarray:
     """Rotationally average a square patch, taper it to zero at ``radius_px`` with a cosine window,
     and make it zero-sum with unit norm."""
-    half = mean_patch.shape[0] // 2
-    grid = np.arange(-half, half + 1)
-    distance = np.hypot(*np.meshgrid(grid, grid, indexing="ij"))
-    ring = np.round(distance).astype(int)
-    profile = np.bincount(ring.ravel(), mean_patch.ravel()) / np.maximum(np.bincount(ring.ravel()), 1)
-    window = np.where(distance <= radius_px, 0.5 + 0.5 * np.cos(np.pi * distance / (radius_px + 1)), 0.0)
+    ring, counts, window = _radial_grid(mean_patch.shape[0] // 2, radius_px)
+    profile = np.bincount(ring.ravel(), mean_patch.ravel()) / counts
     values = profile[ring]
     kernel = (values - (values * window).sum() / window.sum()) * window
     return (kernel / np.linalg.norm(kernel)).astype(np.float32)
+
+
+@functools.lru_cache(maxsize=RADIAL_GRIDS)
+def _radial_grid(half: int, radius_px: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """For a square patch ``2 * half + 1`` wide: each pixel's ring (distance from the centre,
+    rounded), the pixels per ring (at least 1) and the cosine window tapering to zero at
+    ``radius_px``; kept (read-only), as every micrograph of a session asks for the same."""
+    grid = np.arange(-half, half + 1)
+    distance = np.hypot(*np.meshgrid(grid, grid, indexing="ij"))
+    ring = np.round(distance).astype(int)
+    counts = np.maximum(np.bincount(ring.ravel()), 1)
+    window = np.where(distance <= radius_px, 0.5 + 0.5 * np.cos(np.pi * distance / (radius_px + 1)), 0.0)
+    for array in (ring, counts, window):
+        array.flags.writeable = False
+    return ring, counts, window
 
 
 def stretch(image: np.ndarray, low_percentile: float = 2.0,

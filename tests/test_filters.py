@@ -72,6 +72,13 @@ def test_radial_template_reuses_the_disc_transform_without_changing_it() -> None
     assert not cached.flags.writeable and cached is filters._disc_spectrum(5, 1.5, (128, 128))
 
 
+def test_radial_grid_rings_count_every_pixel_and_the_window_tapers_to_zero() -> None:
+    ring, counts, window = filters._radial_grid(6, 5.0)
+    assert ring.shape == window.shape == (13, 13) and ring[6, 6] == 0
+    assert counts.sum() == 13 * 13 and window[6, 6] == 1.0 and window[6, 12] == 0.0
+    assert not (ring.flags.writeable or counts.flags.writeable or window.flags.writeable)
+
+
 @pytest.mark.parametrize("length", [1, 5, 213, 225, 637, 724])
 def test_fast_dft_sizes_are_even_2_3_5_smooth_and_not_shorter(length: int) -> None:
     size = filters.fast_dft_size(length)
