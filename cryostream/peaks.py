@@ -3,6 +3,8 @@ template responses, density peaks and the strongest particles."""
 
 from __future__ import annotations
 
+import functools
+
 import cv2
 import numpy as np
 
@@ -24,7 +26,7 @@ def disc_maxima(image: np.ndarray, radius_px: float, floor: float) -> np.ndarray
     image = np.asarray(image, dtype=np.float32)
     disc = disc_element(radius_px)
     half = disc.shape[0] // 2
-    rows, columns = nonzero_pixels((image >= cv2.dilate(image, _inner_square(disc)))
+    rows, columns = nonzero_pixels((image >= cv2.dilate(image, _inner_square(half)))
                                    & (image > floor))
     padded = cv2.copyMakeBorder(image, half, half, half, half, cv2.BORDER_CONSTANT,
                                 value=-np.inf)
@@ -41,15 +43,17 @@ def disc_maxima(image: np.ndarray, radius_px: float, floor: float) -> np.ndarray
     return mask
 
 
-def _inner_square(disc: np.ndarray) -> np.ndarray:
-    """The largest centred square of ones inside the structuring element ``disc`` (its 3 x 3
-    cross when ``disc`` is that cross)."""
-    half = disc.shape[0] // 2
+@functools.lru_cache(maxsize=64)
+def _inner_square(half: int) -> np.ndarray:
+    """The largest centred square of ones inside the disc element ``2 * half + 1`` wide (the
+    3 x 3 cross when that disc is the cross), kept: the same few sizes recur all the time."""
+    disc = disc_element(half)
     side = next((size for size in range(half, 0, -1)
                  if disc[half - size:half + size + 1, half - size:half + size + 1].all()), 0)
-    if side == 0:
-        return cv2.getStructuringElement(cv2.MORPH_CROSS, (3, 3))
-    return np.ones((2 * side + 1, 2 * side + 1), np.uint8)
+    square = (cv2.getStructuringElement(cv2.MORPH_CROSS, (3, 3)) if side == 0
+              else np.ones((2 * side + 1, 2 * side + 1), np.uint8))
+    square.flags.writeable = False
+    return square
 
 
 def nonzero_pixels(mask: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
