@@ -13,6 +13,15 @@ def test_seed_filters_keep_and_zero_the_right_pixels() -> None:
     assert filters.convert(image, 70, 1).tolist() == [[10, 69, 1], [74, 75, 200]]
 
 
+@pytest.mark.parametrize("dtype", [np.float32, np.float64, np.uint8])
+def test_more_than_keeps_what_numpy_keeps_for_every_type(dtype: type) -> None:
+    image = (np.random.default_rng(7).normal(size=(23, 31)) * 40 + 100).clip(0, 255).astype(dtype)
+    for threshold in (99, 100.5, 0.99999999, -3):
+        kept = filters.more_than(image, threshold)
+        assert kept.dtype == image.dtype
+        assert np.array_equal(kept, np.where(image > threshold, image, 0))
+
+
 def test_laplacian_rejects_a_kernel_that_does_not_sum_to_zero() -> None:
     with pytest.raises(ValueError, match="sum to 0"):
         filters.laplacian(np.zeros((5, 5)), [[0, 1, 0], [1, -3, 1], [0, 1, 0]])
