@@ -270,14 +270,16 @@ def _two_means_labels(values: np.ndarray, tolerance: float = 1e-4,
     spread = np.minimum(closest, (centred[trials, None] - centred) ** 2).sum(axis=1)
     centres = centred[[first, trials[np.argmin(spread)]]]
     labels = np.full(len(centred), -1)
+    small_shift = tolerance * float(np.var(centred))
     for _ in range(max_iterations):
         previous, labels = labels, np.argmin((centred[:, None] - centres) ** 2, axis=1)
-        moved = np.array([centred[labels == k].mean() if (labels == k).any() else centres[k]
-                          for k in range(2)])
+        members = [labels == k for k in range(2)]
+        moved = np.array([centred[member].mean() if member.any() else centres[k]
+                          for k, member in enumerate(members)])
         shift, centres = float(((moved - centres) ** 2).sum()), moved
         if np.array_equal(labels, previous):
             return labels
-        if shift <= tolerance * float(np.var(centred)):
+        if shift <= small_shift:
             break
     return np.argmin((centred[:, None] - centres) ** 2, axis=1)
 
