@@ -1,7 +1,7 @@
 import numpy as np
 import pytest
 
-from cryostream import filters
+from cryostream import filters, template
 from cryostream.filters import apply_pipeline
 
 
@@ -77,12 +77,12 @@ def test_radial_template_reuses_the_disc_transform_without_changing_it() -> None
     filters.radial_template(first, radius_px=5, template_radius_px=12)
     assert np.array_equal(filters.radial_template(second, radius_px=5, template_radius_px=12),
                           before)
-    cached = filters._disc_spectrum(5, 1.5, (128, 128))
-    assert not cached.flags.writeable and cached is filters._disc_spectrum(5, 1.5, (128, 128))
+    cached = template._disc_spectrum(5, 1.5, (128, 128))
+    assert not cached.flags.writeable and cached is template._disc_spectrum(5, 1.5, (128, 128))
 
 
 def test_radial_grid_rings_count_every_pixel_and_the_window_tapers_to_zero() -> None:
-    ring, counts, window = filters._radial_grid(6, 5.0)
+    ring, counts, window = template._radial_grid(6, 5.0)
     assert ring.shape == window.shape == (13, 13) and ring[6, 6] == 0
     assert counts.sum() == 13 * 13 and window[6, 6] == 1.0 and window[6, 12] == 0.0
     assert not (ring.flags.writeable or counts.flags.writeable or window.flags.writeable)
@@ -90,7 +90,7 @@ def test_radial_grid_rings_count_every_pixel_and_the_window_tapers_to_zero() -> 
 
 @pytest.mark.parametrize("length", [1, 5, 213, 225, 637, 724])
 def test_fast_dft_sizes_are_even_2_3_5_smooth_and_not_shorter(length: int) -> None:
-    size = filters.fast_dft_size(length)
+    size = template.fast_dft_size(length)
     rest = size
     for prime in (2, 3, 5):
         while rest % prime == 0:
