@@ -13,7 +13,9 @@ import numpy as np
 
 from .peaks import disc_maxima, nonzero_pixels
 
-DISC_SPECTRA = 16  # disc transforms kept: a micrograph uses 12 (3 passes, 9 diameter checks)
+DISC_SPECTRA = 16  # disc transforms kept: a micrograph uses 12 (3 passes, 9 diameter checks),
+MAX_KEPT_PIXELS = 1 << 20  # each at most 4 MiB (a 4k micrograph binned to a 20 px particle
+#                            needs 0.4 MiB; unbinned, 64 MiB: recomputed, not kept)
 RADIAL_GRIDS = 16  # template grids kept: a micrograph uses 12, as many as disc transforms
 
 
@@ -105,10 +107,18 @@ def _kernel_spectrum(kernel: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
     return cv2.dft(canvas, nonzeroRows=kernel.shape[0])
 
 
-@functools.lru_cache(maxsize=DISC_SPECTRA)
 def _disc_spectrum(radius_px: float, annulus_ratio: float, shape: tuple[int, int]) -> np.ndarray:
-    """:func:`_kernel_spectrum` of :func:`disc_kernel`, kept (read-only) for the next micrograph:
-    it depends only on the particle size and the transform size, which a session repeats."""
+    """:func:`_kernel_spectrum` of :func:`disc_kernel`, kept (read-only) for the next micrograph
+    when the transform is at most ``MAX_KEPT_PIXELS``: it depends only on the particle size and
+    the transform size, which a session repeats."""
+    if shape[0] * shape[1] > MAX_KEPT_PIXELS:
+        return _kernel_spectrum(disc_kernel(radius_px, annulus_ratio), shape)
+    return _kept_disc_spectrum(radius_px, annulus_ratio, shape)
+
+
+@functools.lru_cache(maxsize=DISC_SPECTRA)
+def _kept_disc_spectrum(radius_px: float, annulus_ratio: float,
+                        shape: tuple[int, int]) -> np.ndarray:
     spectrum = _kernel_spectrum(disc_kernel(radius_px, annulus_ratio), shape)
     spectrum.flags.writeable = False
     return spectrum

@@ -79,6 +79,8 @@ def test_radial_template_reuses_the_disc_transform_without_changing_it() -> None
                           before)
     cached = template._disc_spectrum(5, 1.5, (128, 128))
     assert not cached.flags.writeable and cached is template._disc_spectrum(5, 1.5, (128, 128))
+    large = (1024, template.MAX_KEPT_PIXELS // 1024 + 2)  # too large to keep: computed again
+    assert template._disc_spectrum(5, 1.5, large) is not template._disc_spectrum(5, 1.5, large)
 
 
 def test_radial_grid_rings_count_every_pixel_and_the_window_tapers_to_zero() -> None:
