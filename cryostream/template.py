@@ -16,7 +16,8 @@ from .peaks import disc_maxima, nonzero_pixels
 DISC_SPECTRA = 16  # disc transforms kept: a micrograph uses 12 (3 passes, 9 diameter checks),
 MAX_KEPT_PIXELS = 1 << 20  # each at most 4 MiB (a 4k micrograph binned to a 20 px particle
 #                            needs 0.4 MiB; unbinned, 64 MiB: recomputed, not kept)
-RADIAL_GRIDS = 16  # template grids kept: a micrograph uses 12, as many as disc transforms
+RADIAL_GRIDS = 16  # template grids kept: a micrograph uses 12, as many as disc transforms,
+MAX_KEPT_HALF = 128  # each for a patch at most 257 px wide, 1.3 MiB (a 20 px particle's is 53)
 
 
 def disc_kernel(radius_px: float, annulus_ratio: float = 1.5) -> np.ndarray:
@@ -119,6 +120,7 @@ def _disc_spectrum(radius_px: float, annulus_ratio: float, shape: tuple[int, int
 @functools.lru_cache(maxsize=DISC_SPECTRA)
 def _kept_disc_spectrum(radius_px: float, annulus_ratio: float,
                         shape: tuple[int, int]) -> np.ndarray:
+    """:func:`_disc_spectrum`, remembered."""
     spectrum = _kernel_spectrum(disc_kernel(radius_px, annulus_ratio), shape)
     spectrum.flags.writeable = False
     return spectrum
@@ -146,16 +148,30 @@ def _radial_kernel(mean_patch: np.ndarray, radius_px: float) -> np.ndarray:
     return (kernel / np.linalg.norm(kernel)).astype(np.float32)
 
 
-@functools.lru_cache(maxsize=RADIAL_GRIDS)
 def _radial_grid(half: int, radius_px: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """For a square patch ``2 * half + 1`` wide: each pixel's ring (distance from the centre,
     rounded), the pixels per ring (at least 1) and the cosine window tapering to zero at
-    ``radius_px``; kept (read-only), as every micrograph of a session asks for the same."""
+    ``radius_px``; kept (read-only) up to ``MAX_KEPT_HALF``, as every micrograph of a session
+    asks for the same."""
+    if half > MAX_KEPT_HALF:
+        return _new_radial_grid(half, radius_px)
+    return _kept_radial_grid(half, radius_px)
+
+
+@functools.lru_cache(maxsize=RADIAL_GRIDS)
+def _kept_radial_grid(half: int, radius_px: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """:func:`_radial_grid`, remembered (read-only)."""
+    grid = _new_radial_grid(half, radius_px)
+    for array in grid:
+        array.flags.writeable = False
+    return grid
+
+
+def _new_radial_grid(half: int, radius_px: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """:func:`_radial_grid`, computed."""
     grid = np.arange(-half, half + 1)
     distance = np.hypot(*np.meshgrid(grid, grid, indexing="ij"))
     ring = np.round(distance).astype(int)
     counts = np.maximum(np.bincount(ring.ravel()), 1)
     window = np.where(distance <= radius_px, 0.5 + 0.5 * np.cos(np.pi * distance / (radius_px + 1)), 0.0)
-    for array in (ring, counts, window):
-        array.flags.writeable = False
     return ring, counts, window

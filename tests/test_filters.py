@@ -88,6 +88,8 @@ def test_radial_grid_rings_count_every_pixel_and_the_window_tapers_to_zero() -> 
     assert ring.shape == window.shape == (13, 13) and ring[6, 6] == 0
     assert counts.sum() == 13 * 13 and window[6, 6] == 1.0 and window[6, 12] == 0.0
     assert not (ring.flags.writeable or counts.flags.writeable or window.flags.writeable)
+    half = template.MAX_KEPT_HALF + 1  # too large to keep: computed again
+    assert template._radial_grid(half, 9.0)[0] is not template._radial_grid(half, 9.0)[0]
 
 
 @pytest.mark.parametrize("length", [1, 5, 213, 225, 637, 724])
