@@ -11,7 +11,7 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
-from .peaks import disc_maxima
+from .peaks import disc_maxima, nonzero_pixels
 
 METHODS = ("kmeans", "gmm", "dbscan", "meanshift", "hdbscan")
 AUTO = "auto"
@@ -32,7 +32,7 @@ class Clusters:
 
 def points_from_image(image: np.ndarray) -> np.ndarray:
     """(row, col) coordinates of every non-zero pixel, as float64 points of shape (N, 2)."""
-    return np.argwhere(np.asarray(image) != 0).astype(np.float64)
+    return np.column_stack(nonzero_pixels(np.asarray(image) != 0)).astype(np.float64)
 
 
 def estimate_cluster_count(points: np.ndarray, shape: tuple[int, int],
@@ -50,7 +50,7 @@ def estimate_cluster_count(points: np.ndarray, shape: tuple[int, int],
     density = density.astype(np.float32)
     density = cv2.GaussianBlur(density, (0, 0), sigmaX=max(0.5, diameter_px / 4.0))
     peaks = disc_maxima(density, max(1, int(round(diameter_px / 2.0))), 0.05 * float(density.max()))
-    return np.argwhere(peaks).astype(np.float64)
+    return np.column_stack(nonzero_pixels(peaks)).astype(np.float64)
 
 
 def cluster_points(points: np.ndarray, method: str = "kmeans", n_clusters: int | str = AUTO,
@@ -121,28 +121,30 @@ def seeded_kmeans_on_grid(points: np.ndarray, seeds: np.ndarray, shape: tuple[in
     point keeps its centre and ends up empty."""
     rows, columns = points[:, 0].astype(int), points[:, 1].astype(int)
     centres = np.array(seeds, dtype=np.float64)
-    labels = _nearest_centre_labels(centres, shape)[rows, columns]
+    labels = _nearest_centre_labels(centres, shape, rows, columns)
     for _ in range(iterations):
         counts = np.bincount(labels, minlength=len(centres))
         filled = counts > 0
         for axis in range(2):
             sums = np.bincount(labels, points[:, axis], minlength=len(centres))
             centres[filled, axis] = sums[filled] / counts[filled]
-        labels = _nearest_centre_labels(centres, shape)[rows, columns]
+        labels = _nearest_centre_labels(centres, shape, rows, columns)
     return labels, centres
 
 
-def _nearest_centre_labels(centres: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
-    """An image of the index of the nearest centre to every pixel (DIST_L2 with a 5x5 mask)."""
-    rows = np.clip(np.rint(centres[:, 0]).astype(int), 0, shape[0] - 1)
-    columns = np.clip(np.rint(centres[:, 1]).astype(int), 0, shape[1] - 1)
+def _nearest_centre_labels(centres: np.ndarray, shape: tuple[int, int], rows: np.ndarray,
+                           columns: np.ndarray) -> np.ndarray:
+    """The index of the nearest centre to each pixel (``rows``, ``columns``) of an image of
+    ``shape``, from one labelled distance transform of the image (DIST_L2 with a 5x5 mask)."""
+    centre_rows = np.clip(np.rint(centres[:, 0]).astype(int), 0, shape[0] - 1)
+    centre_columns = np.clip(np.rint(centres[:, 1]).astype(int), 0, shape[1] - 1)
     marker = np.ones(shape, np.uint8)
-    marker[rows, columns] = 0
+    marker[centre_rows, centre_columns] = 0
     _, zero_pixel_label = cv2.distanceTransformWithLabels(marker, cv2.DIST_L2, cv2.DIST_MASK_5,
                                                           labelType=cv2.DIST_LABEL_PIXEL)
     # OpenCV numbers the zero pixels 1, 2, ... in raster order, the order np.unique sorts them in
-    _, first_centre = np.unique(rows * shape[1] + columns, return_index=True)
-    return first_centre[zero_pixel_label - 1]
+    _, first_centre = np.unique(centre_rows * shape[1] + centre_columns, return_index=True)
+    return first_centre[zero_pixel_label[rows, columns] - 1]
 
 
 def _cluster_count(points: np.ndarray, n_clusters: int | str, diameter_px: float,

@@ -45,9 +45,43 @@ def bin_image(image: np.ndarray, factor: float) -> np.ndarray:
 def robust_range(image: np.ndarray, low_percentile: float = 2.0,
                  high_percentile: float = 98.0) -> tuple[float, float]:
     """Low/high percentiles of ``image``, estimated on a regular subsample for speed."""
-    low, high = np.percentile(regular_subsample(image, PERCENTILE_SAMPLE_PX),
-                              [low_percentile, high_percentile])
+    low, high = percentiles(regular_subsample(image, PERCENTILE_SAMPLE_PX),
+                            [low_percentile, high_percentile])
     return float(low), float(high)
+
+
+def percentiles(values: np.ndarray, percents: list[float]) -> np.ndarray:
+    """``np.percentile(values, percents)`` (linear interpolation, the same floating-point steps
+    and result) for finite ``values``, at a fraction of its cost: NumPy selects several ranks in
+    one slow general-purpose partition, where one rank at a time takes its vectorised one."""
+    flat = np.array(values).ravel()
+    virtual = (flat.size - 1) * (np.asarray(percents, dtype=float) / 100)
+    below = np.floor(virtual).astype(np.intp)
+    above = np.minimum(below + 1, flat.size - 1)
+    lower, upper = _order_statistics(flat, below), _order_statistics(flat, above)
+    gamma = virtual - below
+    difference = upper - lower
+    return np.where(gamma >= 0.5, upper - difference * (1 - gamma), lower + difference * gamma)
+
+
+def median_value(values: np.ndarray) -> float:
+    """``np.median(values)`` (the same result) for finite ``values``, at a fraction of its cost
+    (see :func:`percentiles`)."""
+    flat = np.asarray(values).ravel()
+    half = flat.size // 2
+    part = np.partition(flat, half)
+    if flat.size % 2:
+        return float(part[half])
+    return float(np.mean(np.stack([part[:half].max(), part[half]])))
+
+
+def _order_statistics(flat: np.ndarray, ranks: np.ndarray) -> np.ndarray:
+    """The values of rank ``ranks`` in ``flat`` (partitioned in place), one rank at a time."""
+    found = np.empty(len(ranks), flat.dtype)
+    for index, rank in enumerate(ranks):
+        flat.partition(int(rank))
+        found[index] = flat[rank]
+    return found
 
 
 def regular_subsample(image: np.ndarray, count: int) -> np.ndarray:

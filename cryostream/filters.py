@@ -19,8 +19,9 @@ from typing import Any
 import cv2
 import numpy as np
 
-from .convert import regular_subsample, to_uint8
+from .convert import median_value, regular_subsample, to_uint8
 from .peaks import disc_element, local_maxima
+from .template import disc_kernel, radial_template
 
 LAPLACIAN_8_NEIGHBOUR = ((1, 1, 1), (1, -8, 1), (1, 1, 1))
 MAD_TO_SIGMA = 1.4826
@@ -29,22 +30,27 @@ ROBUST_SAMPLE = 100_000  # pixels: a regular subsample this large pins a median 
 
 def less_than(image: np.ndarray, threshold: float) -> np.ndarray:
     """Keep pixels with value < ``threshold``; zero the rest."""
-    return np.where(image < threshold, image, 0).astype(image.dtype)
+    return np.where(image < threshold, image, 0).astype(image.dtype, copy=False)
 
 
 def more_than(image: np.ndarray, threshold: float) -> np.ndarray:
-    """Keep pixels with value > ``threshold``; zero the rest."""
-    return np.where(image > threshold, image, 0).astype(image.dtype)
+    """Keep pixels with value > ``threshold``; zero the rest (a float32 image through OpenCV's
+    threshold: the same pixels, compared with the threshold as float32 as NumPy does, 15x
+    faster)."""
+    image = np.asarray(image)
+    if image.dtype == np.float32 and image.ndim == 2:
+        return cv2.threshold(image, float(threshold), 0.0, cv2.THRESH_TOZERO)[1]
+    return np.where(image > threshold, image, 0).astype(image.dtype, copy=False)
 
 
 def in_range(image: np.ndarray, low: float, high: float) -> np.ndarray:
     """Keep pixels with ``low <= value <= high``; zero the rest (the seed's range filter)."""
-    return np.where((image >= low) & (image <= high), image, 0).astype(image.dtype)
+    return np.where((image >= low) & (image <= high), image, 0).astype(image.dtype, copy=False)
 
 
 def convert(image: np.ndarray, value: float, to: float) -> np.ndarray:
     """Replace every pixel equal to ``value`` by ``to``."""
-    return np.where(image == value, to, image).astype(image.dtype)
+    return np.where(image == value, to, image).astype(image.dtype, copy=False)
 
 
 def laplacian(image: np.ndarray,
@@ -61,19 +67,6 @@ def laplacian(image: np.ndarray,
                         borderType=cv2.BORDER_REFLECT)
 
 
-def disc_kernel(radius_px: float, annulus_ratio: float = 1.5) -> np.ndarray:
-    """A zero-sum particle-sized Laplacian: +1/area inside ``radius_px``, -1/area on the annulus out
-    to ``annulus_ratio * radius_px`` (a centre-surround detector for round blobs of that size)."""
-    outer = max(radius_px * annulus_ratio, radius_px + 1.0)
-    half = int(np.ceil(outer))
-    grid = np.arange(-half, half + 1, dtype=np.float32)
-    distance = np.hypot(*np.meshgrid(grid, grid))
-    inside = distance <= radius_px
-    ring = (distance > radius_px) & (distance <= outer)
-    kernel = inside / inside.sum() - ring / ring.sum()
-    return kernel.astype(np.float32)
-
-
 def disc_contrast(image: np.ndarray, radius_px: float, annulus_ratio: float = 1.5,
                   noise_units: bool = False) -> np.ndarray:
     """Mean inside a particle-sized disc minus the mean of the ring around it, at every pixel: the
@@ -84,89 +77,6 @@ def disc_contrast(image: np.ndarray, radius_px: float, annulus_ratio: float = 1.
     kernel = disc_kernel(radius_px, annulus_ratio)
     response = laplacian(image, kernel)
     return response / float(np.linalg.norm(kernel)) if noise_units else response
-
-
-def radial_template(image: np.ndarray, radius_px: float, template_radius_px: float,
-                    annulus_ratio: float = 1.5, seed_snr: float = 3.0, max_seeds: int = 200,
-                    min_seeds: int = 10, passes: int = 2) -> np.ndarray:
-    """A zero-sum Laplacian learned from the micrograph itself, in noise units (float32).
-
-    Seeds are the strongest local maxima of :func:`disc_contrast` (radius ``radius_px``) above
-    ``seed_snr``; the rotational average of the image around them, out to ``template_radius_px``,
-    becomes the kernel (tapered by a cosine window, mean removed, unit norm), so the filter matches
-    what this sample's particles look like (a hollow shell, a solid blob, defocus fringes, the
-    ring of crowded neighbours) instead of a flat disc. Each further pass takes its seeds from the
-    previous pass's response, which centres them on particles whose disc response peaks off-centre
-    (hollow shells). Expects an image in noise units with particles bright (after
-    ``normalise_noise`` and ``invert``). With fewer than ``min_seeds`` seeds it returns the
-    response so far, so an empty micrograph does not invent a particle."""
-    image = np.asarray(image, dtype=np.float32)
-    disc = disc_kernel(radius_px, annulus_ratio)
-    half = int(np.ceil(template_radius_px))
-    border = max(half, disc.shape[0] // 2)
-    spectrum = _padded_spectrum(image, border)
-    response = _correlate(spectrum, image.shape, border, disc) / float(np.linalg.norm(disc))
-    offsets = np.arange(-half, half + 1)
-    for _ in range(passes):
-        seeds = _strongest_peaks(response, radius_px, seed_snr, half, max_seeds)
-        if len(seeds) < min_seeds:
-            return response
-        patches = image[seeds[:, 0, None, None] + offsets[None, :, None],
-                        seeds[:, 1, None, None] + offsets[None, None, :]]
-        response = _correlate(spectrum, image.shape, border,
-                              _radial_kernel(patches.mean(axis=0), template_radius_px))
-    return response
-
-
-def _padded_spectrum(image: np.ndarray, border: int) -> np.ndarray:
-    """The DFT (OpenCV's packed format) of ``image`` reflected out by ``border`` pixels on every
-    side and zero-filled to a fast size: computed once, it serves every kernel
-    :func:`radial_template` correlates the image with (as ``cv2.filter2D`` with
-    ``BORDER_REFLECT`` would, which transforms the image again for each kernel)."""
-    padded = cv2.copyMakeBorder(image, border, border, border, border, cv2.BORDER_REFLECT)
-    canvas = np.zeros((cv2.getOptimalDFTSize(padded.shape[0]),
-                       cv2.getOptimalDFTSize(padded.shape[1])), np.float32)
-    canvas[:padded.shape[0], :padded.shape[1]] = padded
-    return cv2.dft(canvas, nonzeroRows=padded.shape[0])
-
-
-def _correlate(spectrum: np.ndarray, shape: tuple[int, int], border: int,
-               kernel: np.ndarray) -> np.ndarray:
-    """The correlation of the image behind ``spectrum`` (see :func:`_padded_spectrum`) with an
-    odd-sized ``kernel`` at most ``2 * border + 1`` wide, cropped to the image's ``shape``."""
-    canvas = np.zeros(spectrum.shape, np.float32)
-    canvas[:kernel.shape[0], :kernel.shape[1]] = kernel
-    product = cv2.mulSpectrums(spectrum, cv2.dft(canvas, nonzeroRows=kernel.shape[0]), 0,
-                               conjB=True)
-    start = border - kernel.shape[0] // 2
-    return cv2.dft(product, flags=cv2.DFT_INVERSE | cv2.DFT_SCALE | cv2.DFT_REAL_OUTPUT)[
-        start:start + shape[0], start:start + shape[1]]
-
-
-def _strongest_peaks(response: np.ndarray, radius_px: float, min_value: float, margin_px: int,
-                     count: int) -> np.ndarray:
-    """(row, column) of the ``count`` highest local maxima (within ``radius_px``) above
-    ``min_value`` and at least ``margin_px`` from the edge."""
-    peak = local_maxima(more_than(response, min_value), radius_px) > 0
-    inside = np.zeros_like(peak)
-    inside[margin_px:peak.shape[0] - margin_px, margin_px:peak.shape[1] - margin_px] = True
-    rows, columns = np.nonzero(peak & inside)
-    strongest = np.argsort(-response[rows, columns], kind="stable")[:count]
-    return np.column_stack([rows[strongest], columns[strongest]])
-
-
-def _radial_kernel(mean_patch: np.ndarray, radius_px: float) -> np.ndarray:
-    """Rotationally average a square patch, taper it to zero at ``radius_px`` with a cosine window,
-    and make it zero-sum with unit norm."""
-    half = mean_patch.shape[0] // 2
-    grid = np.arange(-half, half + 1)
-    distance = np.hypot(*np.meshgrid(grid, grid, indexing="ij"))
-    ring = np.round(distance).astype(int)
-    profile = np.bincount(ring.ravel(), mean_patch.ravel()) / np.maximum(np.bincount(ring.ravel()), 1)
-    window = np.where(distance <= radius_px, 0.5 + 0.5 * np.cos(np.pi * distance / (radius_px + 1)), 0.0)
-    values = profile[ring]
-    kernel = (values - (values * window).sum() / window.sum()) * window
-    return (kernel / np.linalg.norm(kernel)).astype(np.float32)
 
 
 def stretch(image: np.ndarray, low_percentile: float = 2.0,
@@ -192,8 +102,8 @@ def normalise_noise(image: np.ndarray) -> np.ndarray:
     neighbouring pixels (robust to how crowded the micrograph is, unlike the image's own spread)."""
     image = np.asarray(image, dtype=np.float32)
     differences = regular_subsample(np.diff(image, axis=1), ROBUST_SAMPLE)
-    sigma = MAD_TO_SIGMA * float(np.median(np.abs(differences - np.median(differences)))) / np.sqrt(2)
-    return (image - float(np.median(regular_subsample(image, ROBUST_SAMPLE)))) / (sigma if sigma > 0 else 1.0)
+    sigma = MAD_TO_SIGMA * median_value(np.abs(differences - median_value(differences))) / np.sqrt(2)
+    return (image - median_value(regular_subsample(image, ROBUST_SAMPLE))) / (sigma if sigma > 0 else 1.0)
 
 
 def flatten(image: np.ndarray, sigma_px: float) -> np.ndarray:
@@ -277,15 +187,16 @@ def clean_components(image: np.ndarray, min_diameter_px: float = 0.0,
     is 4*pi*area/perimeter^2 (1 for a disc). Drops specks, and carbon edges or ice that are larger
     or more elongated than particles."""
     image = np.asarray(image)
-    mask = (image != 0).astype(np.uint8)
-    count, labels, stats, _ = cv2.connectedComponentsWithStats(mask, connectivity=8)
-    areas = stats[:, cv2.CC_STAT_AREA].astype(np.float64)
+    count, labels = cv2.connectedComponents((image != 0).astype(np.uint8), connectivity=8)
+    areas = np.bincount(labels.ravel(), minlength=count).astype(np.float64)  # label 0: the zeros
     diameters = 2.0 * np.sqrt(areas / np.pi)
     keep = (diameters >= min_diameter_px) & (diameters <= max_diameter_px)
     if min_roundness > 0:
         keep &= _component_roundness(labels, count, areas) >= min_roundness
+    if keep[1:].all():
+        return image  # nothing to drop (often): no copy
     keep[0] = False
-    return np.where(keep[labels], image, 0).astype(image.dtype)
+    return np.where(keep[labels], image, 0).astype(image.dtype, copy=False)
 
 
 FILTERS: dict[str, Callable[..., np.ndarray]] = {
@@ -348,8 +259,8 @@ def resolve_step(step: Mapping[str, Any], diameter_px: float) -> tuple[str, dict
 
 def _robust_centre_sigma(image: np.ndarray) -> tuple[float, float]:
     sample = regular_subsample(image, ROBUST_SAMPLE)
-    centre = float(np.median(sample))
-    sigma = MAD_TO_SIGMA * float(np.median(np.abs(sample - centre)))
+    centre = median_value(sample)
+    sigma = MAD_TO_SIGMA * median_value(np.abs(sample - centre))
     if sigma <= 0:
         sigma = float(sample.std()) or 1.0
     return centre, sigma

@@ -2,7 +2,7 @@ import numpy as np
 import pytest
 
 from cryostream import filters
-from cryostream.convert import bin_blocks, bin_factor_for, bin_image, to_uint8
+from cryostream.convert import bin_blocks, bin_factor_for, bin_image, median_value, percentiles, to_uint8
 
 
 def test_to_uint8_clips_percentiles_and_spans_full_range() -> None:
@@ -46,3 +46,15 @@ def test_display_binning_takes_any_factor() -> None:
     assert bin_image(image, 2.0).tolist() == [[2.5, 4.5], [10.5, 12.5]]
     assert bin_image(image, 0.5).shape == (4, 4)
     assert bin_image(np.ones((10, 10)), 2.5).shape == (4, 4)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64, np.uint8])
+def test_percentiles_and_median_match_numpy_exactly(dtype: type) -> None:
+    rng = np.random.default_rng(3)
+    for size in (1, 2, 5, 100, 1001, 4096):
+        values = (rng.normal(size=size) * 40 + 100).clip(0, 255).astype(dtype)
+        for percents in ([2.0, 98.0], [0.0, 100.0], [37.5, 12.25]):
+            expected = np.percentile(values, percents)
+            found = percentiles(values, percents)
+            assert found.dtype == expected.dtype and np.array_equal(found, expected)
+        assert median_value(values) == float(np.median(values))

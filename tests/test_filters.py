@@ -1,7 +1,7 @@
 import numpy as np
 import pytest
 
-from cryostream import filters
+from cryostream import filters, template
 from cryostream.filters import apply_pipeline
 
 
@@ -11,6 +11,15 @@ def test_seed_filters_keep_and_zero_the_right_pixels() -> None:
     assert filters.less_than(image, 70).tolist() == [[10, 69, 0], [0, 0, 0]]
     assert filters.more_than(image, 74).tolist() == [[0, 0, 0], [0, 75, 200]]
     assert filters.convert(image, 70, 1).tolist() == [[10, 69, 1], [74, 75, 200]]
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64, np.uint8])
+def test_more_than_keeps_what_numpy_keeps_for_every_type(dtype: type) -> None:
+    image = (np.random.default_rng(7).normal(size=(23, 31)) * 40 + 100).clip(0, 255).astype(dtype)
+    for threshold in (99, 100.5, 0.99999999, -3):
+        kept = filters.more_than(image, threshold)
+        assert kept.dtype == image.dtype
+        assert np.array_equal(kept, np.where(image > threshold, image, 0))
 
 
 def test_laplacian_rejects_a_kernel_that_does_not_sum_to_zero() -> None:
@@ -59,6 +68,38 @@ def test_radial_template_without_enough_seeds_is_the_disc_response() -> None:
     np.testing.assert_allclose(  # the template correlates in Fourier space: float32 rounding
         filters.radial_template(noise, radius_px=6, template_radius_px=15, min_seeds=10_000),
         filters.disc_contrast(noise, radius_px=6, noise_units=True), atol=1e-5)
+
+
+def test_radial_template_reuses_the_disc_transform_without_changing_it() -> None:
+    rng = np.random.default_rng(6)
+    first, second = (rng.normal(size=(96, 96)).astype(np.float32) for _ in range(2))
+    before = filters.radial_template(second, radius_px=5, template_radius_px=12)
+    filters.radial_template(first, radius_px=5, template_radius_px=12)
+    assert np.array_equal(filters.radial_template(second, radius_px=5, template_radius_px=12),
+                          before)
+    cached = template._disc_spectrum(5, 1.5, (128, 128))
+    assert not cached.flags.writeable and cached is template._disc_spectrum(5, 1.5, (128, 128))
+    large = (1024, template.MAX_KEPT_PIXELS // 1024 + 2)  # too large to keep: computed again
+    assert template._disc_spectrum(5, 1.5, large) is not template._disc_spectrum(5, 1.5, large)
+
+
+def test_radial_grid_rings_count_every_pixel_and_the_window_tapers_to_zero() -> None:
+    ring, counts, window = template._radial_grid(6, 5.0)
+    assert ring.shape == window.shape == (13, 13) and ring[6, 6] == 0
+    assert counts.sum() == 13 * 13 and window[6, 6] == 1.0 and window[6, 12] == 0.0
+    assert not (ring.flags.writeable or counts.flags.writeable or window.flags.writeable)
+    half = template.MAX_KEPT_HALF + 1  # too large to keep: computed again
+    assert template._radial_grid(half, 9.0)[0] is not template._radial_grid(half, 9.0)[0]
+
+
+@pytest.mark.parametrize("length", [1, 5, 213, 225, 637, 724])
+def test_fast_dft_sizes_are_even_2_3_5_smooth_and_not_shorter(length: int) -> None:
+    size = template.fast_dft_size(length)
+    rest = size
+    for prime in (2, 3, 5):
+        while rest % prime == 0:
+            rest //= prime
+    assert size >= length and size % 2 == 0 and rest == 1
 
 
 def test_noise_normalisation_gives_unit_sigma_on_white_noise() -> None:

@@ -6,7 +6,7 @@ import cv2
 import numpy as np
 import pytest
 
-from cryostream.peaks import disc_element, disc_maxima, local_maxima
+from cryostream.peaks import disc_element, disc_maxima, local_maxima, nonzero_pixels
 
 
 @pytest.mark.parametrize("radius_px", [1, 2.4, 5, 11])
@@ -31,3 +31,11 @@ def test_local_maxima_keep_the_peak_values_only() -> None:
     peaks = local_maxima(image, 4)
     assert {tuple(point) for point in np.argwhere(peaks)} == {(10, 10), (30, 25)}
     assert peaks[10, 10] == 5.0 and peaks.dtype == np.float32
+
+
+@pytest.mark.parametrize("density", [0.0, 0.01, 0.3, 1.0])
+def test_nonzero_pixels_match_numpy_in_raster_order(density: float) -> None:
+    mask = np.random.default_rng(5).random((37, 53)) < density
+    rows, columns = nonzero_pixels(mask)
+    expected_rows, expected_columns = np.nonzero(mask)
+    assert np.array_equal(rows, expected_rows) and np.array_equal(columns, expected_columns)
