@@ -1,6 +1,6 @@
 """The particle diameter, measured on the micrographs themselves.
 
-The default picker learns a radial template from each micrograph (``filters.radial_template``).
+The default picker learns a radial template from each micrograph (``template.radial_template``).
 Learned at a trial diameter d, its strongest responses have a signal-to-noise ratio that grows
 with d while the template still misses part of the particle, stays on a plateau while it holds
 the whole particle, and falls once it takes in the background (or, in a crowded field, turns
@@ -25,9 +25,10 @@ import numpy as np
 
 from .config import DEFAULT_DIAMETER_RANGE_ANGSTROM, PickerConfig
 from .convert import bin_blocks, bin_factor_for, to_uint8
-from .filters import apply_pipeline, radial_template, resolve_step
+from .filters import apply_pipeline, resolve_step
 from .io import Micrograph
 from .peaks import local_maxima
+from .template import radial_template
 
 PLATEAU_LEVEL = 0.95  # the plateau: trial diameters within 5 % of the best signal-to-noise ratio
 STRONG_SNR = 4.0  # responses above this count as particles (the picker's own floor)
