@@ -33,9 +33,12 @@ MIN_REFOUND_FRACTION = 0.5  # most of the given size's picks (crowded real data 
 #                             synthetic one 0.86; hollow particles split into walls: 0.02-0.15,
 #                             0.3-0.49 when the given diameter is already 15-20 % too small),
 LEAST_REFOUND_FRACTION = 0.3  # or fewer, down to this, when it adds
-MANY_NEW_FRACTION = 0.5  # at least this many picks per given-size pick (a given diameter 1.33 x
-#                          too big merges crowded neighbours: real data re-find 0.32-0.49 and add
-#                          0.68-3.8 picks per pick; hollow walls re-found 0.3-0.49 add 0.05-0.31),
+MANY_NEW_FRACTION = 0.5  # at least this many picks per given-size pick
+MERGED_DISTANCE_DIAMETERS = 0.8  # a whole particle away from them (median distance to the
+#                                  nearest): a given diameter 1.33 x too big merges crowded
+#                                  neighbours, and real data then re-find 0.32-0.49, add 0.68-3.8
+#                                  picks per pick at 0.87-1.3 D; hollow walls re-found 0.3-0.49 add
+#                                  0.05-0.59 at 0.58-0.67 D (apoferritin given 0.87 x: 0.59 at 0.67),
 MAX_NEW_DISTANCE_DIAMETERS = 1.5  # the new picks lie among the given ones (median distance to
 #                                   the nearest: crowded 0.8-1.1 D; noise on a sparse one: 2.5-5)
 MIN_NEW_MERIT_RATIO = 0.7  # and score like the re-found ones (crowded real data: 0.8-0.9; noise
@@ -172,13 +175,13 @@ def resolves_crowding(centres: np.ndarray, crowded_centres: np.ndarray,
     ``diameter_px`` (all in the same pixels).
 
     Yes when the smaller size adds many particles between the given-size picks (not on them,
-    not far from them), re-finds the same centres where both find one, and the particles it
-    adds score like those it re-finds (or, re-finding fewer, adds many more: a much too large
-    diameter merges most of them): the micrograph is crowded with particles smaller than
-    the given diameter (labels and boxes are often drawn at the longest dimension), which the
-    given size merges. A smaller size that
-    splits particles into parts (the walls of a hollow shell) adds picks next to the centres,
-    not away from them, and moves the centres; one that picks up noise (from its finer binning)
+    not far from them), re-finds the same centres where both find one (or, re-finding fewer,
+    adds many more a whole particle away: a much too large diameter merges most of them), and
+    the particles it adds score like those it re-finds: the micrograph is crowded with
+    particles smaller than the given diameter (labels and boxes are often drawn at the longest
+    dimension), which the given size merges. A smaller size that splits particles into parts
+    (the walls of a hollow shell) adds picks next to the centres, not a particle away from
+    them, and moves the centres; one that picks up noise (from its finer binning)
     adds weak picks. The thresholds are the constants above; a ``trial`` on part of the
     micrograph, which only decides whether running the smaller size on all of it is worth the
     time, halves the fractions and needs only one pick."""
@@ -189,11 +192,13 @@ def resolves_crowding(centres: np.ndarray, crowded_centres: np.ndarray,
     new = to_given > NEW_PICK_DIAMETERS * diameter_px
     same = SAME_CENTRE_DIAMETERS * diameter_px
     refound = np.mean(nearest_distances(centres, crowded_centres) < same)
-    needed_new = (MIN_NEW_FRACTION if refound >= leniency * MIN_REFOUND_FRACTION
-                  else MANY_NEW_FRACTION)
+    needed_new, nearest_new = ((MIN_NEW_FRACTION, 0.0)
+                               if refound >= leniency * MIN_REFOUND_FRACTION
+                               else (MANY_NEW_FRACTION, MERGED_DISTANCE_DIAMETERS))
     if (new.sum() < leniency * needed_new * len(centres)
             or refound < leniency * LEAST_REFOUND_FRACTION
-            or np.median(to_given[new]) > MAX_NEW_DISTANCE_DIAMETERS * diameter_px):
+            or not nearest_new * diameter_px <= np.median(to_given[new])
+            <= MAX_NEW_DISTANCE_DIAMETERS * diameter_px):
         return False
     return bool(np.median(crowded_merit[new])
                 >= MIN_NEW_MERIT_RATIO * np.median(crowded_merit[to_given < same]))
