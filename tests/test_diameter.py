@@ -71,6 +71,9 @@ def test_the_check_stops_at_a_jump_after_a_signal() -> None:
     assert np.array_equal(before_jump(particle_then_blob)[:6], particle_then_blob[:6])
     shell = np.array([4.4, 4.3, 8.6, 9.3])  # walls below the signal floor, then the whole shell
     assert np.array_equal(before_jump(shell), shell)
+    gap = np.array([6.0, 6.5, 7.0, 7.1, 0.0, 16.3])  # an unmeasured trial diameter in between
+    assert np.array_equal(before_jump(gap), [6.0, 6.5, 7.0, 7.1, 0.0, 0.0])
+    assert np.array_equal(before_takeover(np.array([5.3, 0.0, 19.3])), [5.3, 0.0, 0.0])
 
 
 def test_the_estimate_stops_where_a_larger_object_takes_over() -> None:
