@@ -27,7 +27,7 @@ from .config import DEFAULT_DIAMETER_RANGE_ANGSTROM, PickerConfig
 from .convert import bin_blocks, bin_factor_for, to_uint8
 from .filters import apply_pipeline, resolve_step
 from .io import Micrograph
-from .peaks import local_maxima
+from .peaks import disc_maxima
 from .template import radial_template
 
 PLATEAU_LEVEL = 0.95  # the plateau: trial diameters within 5 % of the best signal-to-noise ratio
@@ -145,8 +145,7 @@ def _band_curve(data: np.ndarray, diameters_px: np.ndarray, config: PickerConfig
         if MIN_ACROSS_DIAMETERS * diameter > min(image.shape):
             continue
         response = radial_template(image, **resolve_step(learned, diameter)[1])
-        peaks = local_maxima(np.where(response > STRONG_SNR, response, 0), diameter / 2)
-        strong = peaks[peaks > 0]
+        strong = response[disc_maxima(response, diameter / 2, STRONG_SNR)]
         if len(strong) >= MIN_STRONG and len(strong) * diameter ** 2 <= MAX_PACKING * image.size:
             snr[index] = float(np.median(strong))
     return snr
