@@ -161,9 +161,10 @@ def pick_at_size(micrograph: Micrograph, config: PickerConfig, diameter_px: floa
     working_diameter = diameter_px / factor
     filtered = apply_pipeline(image, config.pipeline, working_diameter)
     points = points_from_image(filtered)
+    responses = np.abs(filtered[points[:, 0].astype(int), points[:, 1].astype(int)])
     clusters = cluster_points(points, config.cluster_method, config.n_clusters,
-                              diameter_px=working_diameter, shape=image.shape)
-    merit = figure_of_merit(filtered, points, clusters, working_diameter)
+                              diameter_px=working_diameter, shape=image.shape, weights=responses)
+    merit = figure_of_merit(responses, clusters, working_diameter)
     centres = (clusters.centres.reshape(-1, 2) + 0.5) * factor - 0.5
     keep = _clean(centres, merit, micrograph.shape, diameter_px, edge_px, config)
     return centres[keep], merit[keep]
@@ -204,15 +205,13 @@ def resolves_crowding(centres: np.ndarray, crowded_centres: np.ndarray,
                 >= MIN_NEW_MERIT_RATIO * np.median(crowded_merit[to_given < same]))
 
 
-def figure_of_merit(filtered: np.ndarray, points: np.ndarray, clusters: Clusters,
-                    diameter_px: float) -> np.ndarray:
-    """Per cluster: the strongest filter response among its pixels (in the units of the last
-    filter, e.g. noise sigmas after a normalise step), weighted by how much of a particle's area
-    the cluster fills (capped at 1), so a full, strongly responding particle scores high and a few
-    stray pixels score low."""
+def figure_of_merit(values: np.ndarray, clusters: Clusters, diameter_px: float) -> np.ndarray:
+    """Per cluster: the strongest filter response ``values`` (one per clustered pixel, in the
+    units of the last filter, e.g. noise sigmas after a normalise step) among its pixels, weighted
+    by how much of a particle's area the cluster fills (capped at 1), so a full, strongly
+    responding particle scores high and a few stray pixels score low."""
     if len(clusters) == 0:
         return np.empty(0)
-    values = np.abs(filtered[points[:, 0].astype(int), points[:, 1].astype(int)])
     member = clusters.labels >= 0
     peaks = np.zeros(len(clusters), values.dtype)  # the values' type: ufunc.at's fast path
     np.maximum.at(peaks, clusters.labels[member], values[member])

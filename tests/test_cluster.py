@@ -32,6 +32,45 @@ def test_every_method_finds_the_blob_centres(method: str) -> None:
     assert clusters.sizes.sum() <= len(points)
 
 
+def _capsule_points() -> np.ndarray:
+    """The pixels of two touching particles 24 px across, merged into one capsule-shaped region
+    (rows 31-49, columns 40-80)."""
+    rows, cols = np.mgrid[:80, :120]
+    return np.column_stack(np.nonzero((np.abs(rows - 40) <= 9) & (cols >= 40) & (cols <= 80))
+                           ).astype(float)
+
+
+def _peaks_at(points: np.ndarray, centres: list[tuple[int, int]]) -> np.ndarray:
+    """A response peaking at each of ``centres`` (a Gaussian of a fifth of 24 px)."""
+    return sum(np.exp(-np.sum((points - centre) ** 2, axis=1) / (2 * 4.8 ** 2))
+               for centre in centres)
+
+
+@pytest.mark.parametrize(("weighted", "expected"), [(False, [(40, 60)]),
+                                                    (True, [(40, 48), (40, 72)])])
+def test_seeds_weighted_by_the_response_split_touching_particles(
+        weighted: bool, expected: list[tuple[int, int]]) -> None:
+    """The pixel count of a merged region peaks between the particles; their response peaks at
+    their centres, so weighted seeds find both."""
+    points = _capsule_points()
+    weights = _peaks_at(points, [(40, 48), (40, 72)]) if weighted else None
+    clusters = cluster_points(points, "kmeans", "auto", diameter_px=24, shape=(80, 120),
+                              weights=weights)
+    assert len(clusters) == len(expected)
+    for centre in expected:
+        assert np.min(np.hypot(*(clusters.centres - centre).T)) < 3
+
+
+def test_a_few_very_strong_pixels_do_not_hide_a_faint_particle() -> None:
+    image, centres = _blobs()
+    points = points_from_image(image)
+    weights = np.ones(len(points))
+    weights[np.hypot(*(points - centres[0]).T) <= 1] = 1e4  # contamination-like spike
+    clusters = cluster_points(points, "kmeans", "auto", diameter_px=12, shape=image.shape,
+                              weights=weights)
+    assert len(clusters) == len(centres)
+
+
 def test_fixed_cluster_count_is_honoured() -> None:
     image, _ = _blobs()
     clusters = cluster_points(points_from_image(image), "kmeans", 7, diameter_px=12)
