@@ -239,9 +239,9 @@ class Session:
         and False returned, so it can be submitted again once the diameter is measured."""
         if not self.checked_first:
             self.check_first(task)
-        unmeasured = self.measure_diameter([task])
+        why_unmeasured = self.measure_diameter([task])
         if self.sizing is not None and self.sizing.estimate is None:
-            reason = unmeasured or f"{task.path}: diameter not measured"
+            reason = why_unmeasured or f"{task.path}: diameter not measured"
             if self.cancel.reason:
                 return False
             if wait_for_diameter:
