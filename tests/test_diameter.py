@@ -3,6 +3,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from cryostream.bench.simulate import simulate_micrograph
+from cryostream.bench.simulated_sets import simulated_set
 from cryostream.bench.synthetic import synthetic_micrograph
 from cryostream.config import preset
 from cryostream.diameter import (
@@ -12,6 +14,7 @@ from cryostream.diameter import (
     before_takeover,
     checked_diameter_px,
     estimate_diameter,
+    micrograph_evidence,
     plateau,
     trial_diameters,
 )
@@ -96,6 +99,18 @@ def test_estimate_is_near_the_true_diameter(crowded: list[Micrograph]) -> None:
     assert estimate.micrographs == 2
     within = estimate_diameter(crowded, range_angstrom=(40, 120))
     assert within.diameter_angstrom == pytest.approx(estimate.diameter_angstrom, rel=0.05)
+
+
+def test_a_hollow_shell_is_measured_whole_not_by_its_walls() -> None:
+    """On this simulated 125 Å shell the first pass's bands favour the walls' plateau (0.69 D);
+    re-measured in one band, the whole shell wins."""
+    recipe = simulated_set("sim-shell-2k")
+    conditions = recipe.conditions(2, 8)
+    image = simulate_micrograph(conditions, seed=2).image
+    shell = Micrograph(image, conditions.pixel_size_angstrom, Path("shell.mrc"))
+    middle = micrograph_evidence(shell, (20, 600)).plateau_angstrom[1]
+    true_angstrom = conditions.diameter_angstrom
+    assert true_angstrom / 1.15 <= middle <= true_angstrom * 1.15
 
 
 def test_evidence_from_earlier_micrographs_joins_the_estimate(crowded: list[Micrograph]) -> None:

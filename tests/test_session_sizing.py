@@ -65,16 +65,19 @@ def _estimate(diameter_angstrom: float) -> DiameterEstimate:
 
 def test_sample_is_spread_and_refinement_moves_only_beyond_the_dead_band() -> None:
     sizing = AutoDiameter((20.0, 600.0))
-    keys = [f"m{index}" for index in range(9)]
-    assert sizing.sample(keys) == [0, 3, 6]
+    keys = [f"m{index}" for index in range(3 * SAMPLE_MICROGRAPHS)]
+    assert sizing.sample(keys) == list(range(0, 3 * SAMPLE_MICROGRAPHS, 3))
     assert sizing.update(_estimate(100.0), ["m0"])
-    assert sizing.sample(keys) == [1, 5]  # two more, none measured twice
+    more = sizing.sample(keys)  # the rest of the sample, none measured twice
+    assert len(more) == SAMPLE_MICROGRAPHS - 1 and 0 not in more
     assert not sizing.update(_estimate(110.0), ["m1"])  # within 15 %: keep picking at 100 Å
     assert sizing.estimate is not None and sizing.estimate.diameter_angstrom == 100.0
-    assert sizing.update(_estimate(130.0), ["m2"])
+    assert sizing.update(_estimate(130.0), [f"m{index}" for index in range(2, SAMPLE_MICROGRAPHS)])
     assert sizing.sample(keys) == []  # the sample is complete
-    retried = AutoDiameter((20.0, 600.0), tried=("m0", "m3", "m6"))
-    assert retried.sample(keys) == [1, 4, 7] and retried.may_try_again(keys)
+    first_try = tuple(f"m{index}" for index in range(0, 3 * SAMPLE_MICROGRAPHS, 3))
+    retried = AutoDiameter((20.0, 600.0), tried=first_try)
+    assert retried.sample(keys) == list(range(1, 3 * SAMPLE_MICROGRAPHS, 3))
+    assert retried.may_try_again(keys)
     exhausted = AutoDiameter((20.0, 600.0), tried=tuple(keys))
     assert exhausted.sample(keys) == [] and not exhausted.may_try_again(keys)
     assert sizing.describe().startswith(f"auto: 130 Å measured on {SAMPLE_MICROGRAPHS} "
@@ -116,7 +119,9 @@ def test_pick_with_auto_records_the_estimate_and_reruns_cleanly(acquisition: Pat
     first = run_cryostream("pick", str(acquisition), "-o", str(out), "--diameter", "auto",
                            "--workers", "1")
     assert first.returncode == 0, first.stderr
-    assert "diameter auto: " in first.stderr and "measured on 3 micrographs" in first.stderr
+    sampled = min(SAMPLE_MICROGRAPHS, 4)
+    assert "diameter auto: " in first.stderr
+    assert f"measured on {sampled} micrographs" in first.stderr
     stars = sorted(out.glob("*_autopick.star"))
     assert len(stars) == 4
     sources = {read_provenance(star)["diameter_source"] for star in stars}
@@ -165,7 +170,7 @@ def test_watch_refines_as_micrographs_arrive_and_a_restart_goes_on(
                  f"micrograph {seed} to be picked", daemon)
     measured = [event["message"] for event in daemon.events("diameter")]
     assert [message.split(" measured on ")[1].split(" (")[0] for message in measured] == [
-        "1 micrograph", "2 micrographs", "3 micrographs"]
+        "1 micrograph"] + [f"{count} micrographs" for count in range(2, SAMPLE_MICROGRAPHS + 1)]
     assert daemon.stop() == 0
     with Journal(out, readonly=True) as journal:
         assert AutoDiameter.recorded(journal) == measured[-1]

@@ -25,7 +25,8 @@ from .errors import UsageError, one_line
 from .journal import Journal
 from .tasks import Task
 
-SAMPLE_MICROGRAPHS = 3
+SAMPLE_MICROGRAPHS = 5  # one micrograph's estimate is within 15 % on 58 % of 131 (13 sets); a
+#                        median of 5 is on 3 more sets than a median of 3 (of random samples)
 SAMPLE_ATTEMPTS = 3  # a batch tries up to this many samples before it gives up on measuring
 JOURNAL_KEY = "auto_diameter"
 
@@ -109,7 +110,7 @@ class AutoDiameter:
         return True
 
     def describe(self) -> str:
-        """``auto: 142 Å measured on 3 micrographs (plateau 120-160 Å, searched 20-600 Å)``."""
+        """``auto: 142 Å measured on 5 micrographs (plateau 120-160 Å, searched 20-600 Å)``."""
         if self.estimate is None:
             return f"auto: not measured yet (searching {self._range()} Å)"
         estimate = self.estimate
