@@ -44,11 +44,12 @@ MAX_NEW_DISTANCE_DIAMETERS = 1.5  # the new picks lie among the given ones (medi
 MIN_NEW_MERIT_RATIO = 0.7  # and score like the re-found ones (crowded real data: 0.8-0.9; noise
 #                            from the finer binning: 0.55)
 MIN_PICKS_TO_COMPARE = 5
+MAX_CROWDED_PASSES = 2  # down to 0.7 x 0.7 x the given diameter: a box size is 1.5-2 x a particle
 MIN_TRIAL_DIAMETERS = 8.0  # the smaller size is tried on the central quarter, at least this wide,
 TRIAL_LENIENCY = 0.5  # with half the fractions above, so the trial rarely skips a crowded one
+SPLIT_TRIAL_LENIENCY = 0.8  # but 0.8 x the re-found fraction when the picks are not ``merged``
 CROWDED_MIN_WORKING_RATIO = 0.8  # the smaller size is binned to at least 0.8 x working_diameter_px
-NEAREST_BLOCK = 256  # picks measured against all others at a time (brute force: SciPy's k-d tree
-#                      costs 0.6 s of import for a few hundred picks)
+NEAREST_BLOCK = 256  # picks measured against all others at a time (SciPy's k-d tree: 0.6 s import)
 
 
 @dataclass(frozen=True)
@@ -107,8 +108,14 @@ def pick_micrograph(micrograph: Micrograph, config: PickerConfig) -> Picks:
     edge_px = config.edge_diameters * diameter_px
     centres, merit = pick_at_size(micrograph, config, diameter_px, edge_px,
                                   _bin_factor(diameter_px, config.working_diameter_px))
-    if config.crowded_diameter_fraction > 0:
-        centres, merit = _unless_crowded(micrograph, config, diameter_px, edge_px, centres, merit)
+    size_px = diameter_px
+    for crowded_pass in range(MAX_CROWDED_PASSES if config.crowded_diameter_fraction > 0 else 0):
+        smaller = _unless_crowded(micrograph, config, size_px, edge_px, centres,
+                                  merged=crowded_pass == 0)
+        if smaller is None:
+            break
+        centres, merit = smaller
+        size_px *= config.crowded_diameter_fraction
     return Picks(x=centres[:, 1], y=centres[:, 0], figure_of_merit=merit,
                  diameter_px=configured_px, pixel_size_angstrom=pixel_size,
                  micrograph_shape=micrograph.shape, micrograph=micrograph.path,
@@ -117,12 +124,12 @@ def pick_micrograph(micrograph: Micrograph, config: PickerConfig) -> Picks:
 
 def _unless_crowded(micrograph: Micrograph, config: PickerConfig, diameter_px: float,
                     edge_px: float, centres: np.ndarray,
-                    merit: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """``centres`` and ``merit``, or the picks made at ``crowded_diameter_fraction`` of the
+                    merged: bool) -> tuple[np.ndarray, np.ndarray] | None:
+    """The picks (centres, figures of merit) made at ``crowded_diameter_fraction`` of the
     diameter (binned no coarser than ``CROWDED_MIN_WORKING_RATIO`` x ``working_diameter_px``)
-    when :func:`resolves_crowding` says so. The smaller size is tried on the central quarter
-    first and run on the whole micrograph only when it passes there, so an uncrowded micrograph
-    pays a quarter of its cost."""
+    when :func:`resolves_crowding` says they should replace ``centres`` (``merged``: see
+    there), else None. The smaller size is tried on the central quarter first and run on all
+    of it only when it passes there, so an uncrowded micrograph pays a quarter of its cost."""
     crowded_px = config.crowded_diameter_fraction * diameter_px
     factor = _bin_factor(crowded_px, CROWDED_MIN_WORKING_RATIO * config.working_diameter_px,
                          at_least=True)
@@ -131,13 +138,13 @@ def _unless_crowded(micrograph: Micrograph, config: PickerConfig, diameter_px: f
                     & (centres <= offset + np.array(centre.shape) - 1 - edge_px), axis=1)
     if not resolves_crowding(centres[inside] - offset,
                              *pick_at_size(centre, config, crowded_px, edge_px, factor),
-                             diameter_px, trial=True):
-        return centres, merit
+                             diameter_px, trial=True, merged=merged):
+        return None
     crowded_centres, crowded_merit = pick_at_size(micrograph, config, crowded_px, edge_px,
                                                   factor)
-    if resolves_crowding(centres, crowded_centres, crowded_merit, diameter_px):
+    if resolves_crowding(centres, crowded_centres, crowded_merit, diameter_px, merged=merged):
         return crowded_centres, crowded_merit
-    return centres, merit
+    return None
 
 
 def _central_part(micrograph: Micrograph, diameter_px: float) -> tuple[Micrograph, np.ndarray]:
@@ -171,7 +178,8 @@ def pick_at_size(micrograph: Micrograph, config: PickerConfig, diameter_px: floa
 
 
 def resolves_crowding(centres: np.ndarray, crowded_centres: np.ndarray,
-                      crowded_merit: np.ndarray, diameter_px: float, trial: bool = False) -> bool:
+                      crowded_merit: np.ndarray, diameter_px: float, trial: bool = False,
+                      merged: bool = True) -> bool:
     """Whether the picks made at a smaller size should replace ``centres``, made at
     ``diameter_px`` (all in the same pixels).
 
@@ -185,7 +193,11 @@ def resolves_crowding(centres: np.ndarray, crowded_centres: np.ndarray,
     them, and moves the centres; one that picks up noise (from its finer binning)
     adds weak picks. The thresholds are the constants above; a ``trial`` on part of the
     micrograph, which only decides whether running the smaller size on all of it is worth the
-    time, halves the fractions and needs only one pick."""
+    time, halves the fractions and needs only one pick. Only ``merged`` picks (made at the given
+    size, not by a smaller size already) may be re-found by few: picks that a smaller size
+    made and that a still smaller one re-finds few of are being split, not unmerged (TRPV1 at
+    its label diameter, tried at 0.49 D: 0.16-0.43 re-found; given 1.33 x, at 0.65 D: 0.40-0.66,
+    so a trial then needs ``SPLIT_TRIAL_LENIENCY`` x the fraction, not half)."""
     leniency = TRIAL_LENIENCY if trial else 1.0
     if len(centres) < (1 if trial else MIN_PICKS_TO_COMPARE) or len(crowded_centres) == 0:
         return False
@@ -193,9 +205,12 @@ def resolves_crowding(centres: np.ndarray, crowded_centres: np.ndarray,
     new = to_given > NEW_PICK_DIAMETERS * diameter_px
     same = SAME_CENTRE_DIAMETERS * diameter_px
     refound = np.mean(nearest_distances(centres, crowded_centres) < same)
-    needed_new, nearest_new = ((MIN_NEW_FRACTION, 0.0)
-                               if refound >= leniency * MIN_REFOUND_FRACTION
-                               else (MANY_NEW_FRACTION, MERGED_DISTANCE_DIAMETERS))
+    if refound >= (leniency if merged else max(leniency, SPLIT_TRIAL_LENIENCY)) * MIN_REFOUND_FRACTION:
+        needed_new, nearest_new = MIN_NEW_FRACTION, 0.0
+    elif merged:
+        needed_new, nearest_new = MANY_NEW_FRACTION, MERGED_DISTANCE_DIAMETERS
+    else:
+        return False
     if (new.sum() < leniency * needed_new * len(centres)
             or refound < leniency * LEAST_REFOUND_FRACTION
             or not nearest_new * diameter_px <= np.median(to_given[new])

@@ -123,6 +123,9 @@ def test_resolves_crowding_needs_many_new_strong_picks_at_the_same_centres() -> 
                              np.concatenate([strong, strong]), diameter_px=60)
     assert not resolves_crowding(given, np.vstack([most_moved, between[:10]]),
                                  np.concatenate([strong, strong[:10]]), diameter_px=60)
+    assert not resolves_crowding(given, np.vstack([most_moved, between]),  # picks a smaller size
+                                 np.concatenate([strong, strong]), diameter_px=60,  # made: split
+                                 merged=False)
     walls = given + 28.0  # 0.66 diameters away: a neighbour's wall, not a merged neighbour
     assert not resolves_crowding(given, np.vstack([most_moved, walls]),
                                  np.concatenate([strong, strong]), diameter_px=60)
