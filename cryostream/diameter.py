@@ -98,8 +98,9 @@ def trial_diameters(low_angstrom: float, high_angstrom: float) -> np.ndarray:
 
 def size_evidence(micrograph: Micrograph, diameters_angstrom: np.ndarray,
                   config: PickerConfig | None = None, band_span: float = BAND_SPAN) -> SizeEvidence:
-    """The learned-template curve of one micrograph over ``diameters_angstrom`` (``config``
-    supplies the conversion and the learned-template step of its pipeline; default when None)."""
+    """The learned-template curve of one micrograph over ``diameters_angstrom``, measured in
+    bands at most ``band_span`` long (``config`` supplies the conversion and the
+    learned-template step of its pipeline; default when None)."""
     diameters = np.asarray(diameters_angstrom, dtype=float)
     raw = _raw_curve(micrograph.data, diameters / _pixel_size(micrograph), config or PickerConfig(),
                      band_span)
