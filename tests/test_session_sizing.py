@@ -65,19 +65,17 @@ def _estimate(diameter_angstrom: float) -> DiameterEstimate:
 
 def test_sample_is_spread_and_refinement_moves_only_beyond_the_dead_band() -> None:
     sizing = AutoDiameter((20.0, 600.0))
-    keys = [f"m{index}" for index in range(3 * SAMPLE_MICROGRAPHS)]
-    assert sizing.sample(keys) == list(range(0, 3 * SAMPLE_MICROGRAPHS, 3))
+    assert SAMPLE_MICROGRAPHS == 5
+    keys = [f"m{index}" for index in range(15)]
+    assert sizing.sample(keys) == [0, 3, 6, 9, 12]
     assert sizing.update(_estimate(100.0), ["m0"])
-    more = sizing.sample(keys)  # the rest of the sample, none measured twice
-    assert len(more) == SAMPLE_MICROGRAPHS - 1 and 0 not in more
+    assert sizing.sample(keys) == [1, 4, 7, 10]  # four more, none measured twice
     assert not sizing.update(_estimate(110.0), ["m1"])  # within 15 %: keep picking at 100 Å
     assert sizing.estimate is not None and sizing.estimate.diameter_angstrom == 100.0
-    assert sizing.update(_estimate(130.0), [f"m{index}" for index in range(2, SAMPLE_MICROGRAPHS)])
+    assert sizing.update(_estimate(130.0), ["m2", "m3", "m4"])
     assert sizing.sample(keys) == []  # the sample is complete
-    first_try = tuple(f"m{index}" for index in range(0, 3 * SAMPLE_MICROGRAPHS, 3))
-    retried = AutoDiameter((20.0, 600.0), tried=first_try)
-    assert retried.sample(keys) == list(range(1, 3 * SAMPLE_MICROGRAPHS, 3))
-    assert retried.may_try_again(keys)
+    retried = AutoDiameter((20.0, 600.0), tried=("m0", "m3", "m6", "m9", "m12"))
+    assert retried.sample(keys) == [1, 4, 7, 10, 13] and retried.may_try_again(keys)
     exhausted = AutoDiameter((20.0, 600.0), tried=tuple(keys))
     assert exhausted.sample(keys) == [] and not exhausted.may_try_again(keys)
     assert sizing.describe().startswith(f"auto: 130 Å measured on {SAMPLE_MICROGRAPHS} "
