@@ -29,20 +29,19 @@ MIN_PARTICLE_WEIGHT = 0.5  # and is the minority: a small upper component is a t
 NEW_PICK_DIAMETERS = 0.5  # the picks it adds (over half a diameter from every given-size pick)
 MIN_NEW_FRACTION = 0.3  # number at least 30 % of the given size's picks,
 SAME_CENTRE_DIAMETERS = 0.15  # it re-finds (within 0.15 diameters)
-MIN_REFOUND_FRACTION = 0.5  # most of the given size's picks (crowded real data 0.52-0.65, a
-#                             synthetic one 0.86; hollow particles split into walls: 0.02-0.15,
-#                             0.3-0.49 when the given diameter is already 15-20 % too small),
+MIN_REFOUND_FRACTION = 0.5  # most of the given size's picks (crowded real data 0.52-0.65, a synthetic
+#                             one 0.86; hollow walls 0.02-0.15, 0.3-0.49 if given 15-20 % too small),
 LEAST_REFOUND_FRACTION = 0.3  # or fewer, down to this, when it adds
 MANY_NEW_FRACTION = 0.5  # at least this many picks per given-size pick
 MERGED_DISTANCE_DIAMETERS = 0.8  # a whole particle away from them (median distance to the
-#                                  nearest): a given diameter 1.33 x too big merges crowded
-#                                  neighbours, and real data then re-find 0.32-0.49, add 0.68-3.8
-#                                  picks per pick at 0.87-1.3 D; hollow walls re-found 0.3-0.49 add
+#                                  nearest): real data given 1.33 x re-find 0.32-0.49, add 0.68-3.8
+#                                  per pick at 0.87-1.3 D; hollow walls re-found 0.3-0.49 add
 #                                  0.05-0.59 at 0.58-0.67 D (apoferritin given 0.87 x: 0.59 at 0.67),
 MAX_NEW_DISTANCE_DIAMETERS = 1.5  # the new picks lie among the given ones (median distance to
 #                                   the nearest: crowded 0.8-1.1 D; noise on a sparse one: 2.5-5)
 MIN_NEW_MERIT_RATIO = 0.7  # and score like the re-found ones (crowded real data: 0.8-0.9; noise
 #                            from the finer binning: 0.55)
+MIN_CROWDED_DENSITY = 0.25  # and finds one per 4 diameters squared (crowded 0.29-0.9; faint noise 0.1-0.22)
 MIN_PICKS_TO_COMPARE = 5
 MAX_CROWDED_PASSES = 2  # down to 0.7 x 0.7 x the given diameter: a box size is 1.5-2 x a particle
 MIN_TRIAL_DIAMETERS = 8.0  # the smaller size is tried on the central quarter, at least this wide,
@@ -138,11 +137,12 @@ def _unless_crowded(micrograph: Micrograph, config: PickerConfig, diameter_px: f
                     & (centres <= offset + np.array(centre.shape) - 1 - edge_px), axis=1)
     if not resolves_crowding(centres[inside] - offset,
                              *pick_at_size(centre, config, crowded_px, edge_px, factor),
-                             diameter_px, trial=True, merged=merged):
+                             diameter_px, centre.data.size, trial=True, merged=merged):
         return None
     crowded_centres, crowded_merit = pick_at_size(micrograph, config, crowded_px, edge_px,
                                                   factor)
-    if resolves_crowding(centres, crowded_centres, crowded_merit, diameter_px, merged=merged):
+    if resolves_crowding(centres, crowded_centres, crowded_merit, diameter_px,
+                         micrograph.data.size, merged=merged):
         return crowded_centres, crowded_merit
     return None
 
@@ -178,28 +178,29 @@ def pick_at_size(micrograph: Micrograph, config: PickerConfig, diameter_px: floa
 
 
 def resolves_crowding(centres: np.ndarray, crowded_centres: np.ndarray,
-                      crowded_merit: np.ndarray, diameter_px: float, trial: bool = False,
-                      merged: bool = True) -> bool:
+                      crowded_merit: np.ndarray, diameter_px: float, area_px: float,
+                      trial: bool = False, merged: bool = True) -> bool:
     """Whether the picks made at a smaller size should replace ``centres``, made at
-    ``diameter_px`` (all in the same pixels).
+    ``diameter_px`` on an image of ``area_px`` pixels (all in the same pixels).
 
-    Yes when the smaller size adds many particles between the given-size picks (not on them,
-    not far from them), re-finds the same centres where both find one (or, re-finding fewer,
-    adds many more a whole particle away: a much too large diameter merges most of them), and
-    the particles it adds score like those it re-finds: the micrograph is crowded with
-    particles smaller than the given diameter (labels and boxes are often drawn at the longest
-    dimension), which the given size merges. A smaller size that splits particles into parts
-    (the walls of a hollow shell) adds picks next to the centres, not a particle away from
-    them, and moves the centres; one that picks up noise (from its finer binning)
-    adds weak picks. The thresholds are the constants above; a ``trial`` on part of the
-    micrograph, which only decides whether running the smaller size on all of it is worth the
-    time, halves the fractions and needs only one pick. Only ``merged`` picks (made at the given
-    size, not by a smaller size already) may be re-found by few: picks that a smaller size
-    made and that a still smaller one re-finds few of are being split, not unmerged (TRPV1 at
-    its label diameter, tried at 0.49 D: 0.16-0.43 re-found; given 1.33 x, at 0.65 D: 0.40-0.66,
-    so a trial then needs ``SPLIT_TRIAL_LENIENCY`` x the fraction, not half)."""
+    Yes when the micrograph is crowded with particles smaller than the given diameter (labels and
+    boxes are often drawn at the longest dimension), which the given size merges: the smaller size
+    finds many (``MIN_CROWDED_DENSITY``), adds them between the given-size picks (not on them, not
+    far from them), re-finds the same centres where both find one (or, re-finding fewer, adds many
+    more a whole particle away: a much too large diameter merges most of them), and the particles
+    it adds score like those it re-finds. A smaller size that splits particles into parts (the
+    walls of a hollow shell) adds picks next to the centres, not a particle away from them, and
+    moves the centres; one that picks up noise adds weak picks (from its finer binning) or, on a
+    faint sparse micrograph, few. The thresholds are the constants above. A ``trial`` on part of
+    the micrograph, which only decides whether running the smaller size on all of it is worth the
+    time, halves them and needs only one pick. Only ``merged`` picks (made at the given size, not
+    by a smaller size already) may be re-found by few: picks that a smaller size made and that a
+    still smaller one re-finds few of are being split, not unmerged (TRPV1 at its label diameter,
+    tried at 0.49 D: 0.16-0.43 re-found; given 1.33 x, at 0.65 D: 0.40-0.66, so a trial then needs
+    ``SPLIT_TRIAL_LENIENCY`` x the fraction, not half)."""
     leniency = TRIAL_LENIENCY if trial else 1.0
-    if len(centres) < (1 if trial else MIN_PICKS_TO_COMPARE) or len(crowded_centres) == 0:
+    if (len(centres) < (1 if trial else MIN_PICKS_TO_COMPARE)
+            or len(crowded_centres) * diameter_px ** 2 < leniency * MIN_CROWDED_DENSITY * area_px):
         return False
     to_given = nearest_distances(crowded_centres, centres)
     new = to_given > NEW_PICK_DIAMETERS * diameter_px
@@ -262,8 +263,7 @@ def adaptive_merit_threshold(merit: np.ndarray, min_candidates: int = 12) -> flo
     clean high-contrast micrograph), or when the upper component holds less than
     ``MIN_PARTICLE_WEIGHT`` of the candidates (a few strong outliers such as contamination above
     the particles, or the brighter half of one population spread by defocus or ice thickness):
-    then they are all particles, or all background, and the absolute floor decides.
-    """
+    then they are all particles, or all background, and the absolute floor decides."""
     positive = merit[merit > 0]
     if len(positive) < min_candidates:
         return 0.0

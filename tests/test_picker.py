@@ -109,35 +109,34 @@ def test_resolves_crowding_needs_many_new_strong_picks_at_the_same_centres() -> 
                      float)
     between = given + 50.0
     strong, weak = np.full(len(given), 10.0), np.full(len(between), 5.0)
-    assert resolves_crowding(given, np.vstack([given, between]),
-                             np.concatenate([strong, strong]), diameter_px=60)
-    assert not resolves_crowding(given, np.vstack([given, between]),
-                                 np.concatenate([strong, weak]), diameter_px=60)
-    assert not resolves_crowding(given, np.vstack([given + 20.0, between]),
-                                 np.concatenate([strong, strong]), diameter_px=60)
-    assert not resolves_crowding(given, np.vstack([given, given[:5] + 25.0]),
-                                 np.concatenate([strong, strong[:5]]), diameter_px=60)
+
+    def replaces(smaller: np.ndarray, merit: np.ndarray, area_px: float = 500.0 ** 2,
+                 **options: bool) -> bool:
+        return resolves_crowding(given, smaller, merit, 60, area_px, **options)
+
+    assert replaces(np.vstack([given, between]), np.concatenate([strong, strong]))
+    assert not replaces(np.vstack([given, between]), np.concatenate([strong, weak]))
+    # the same picks on a field twice as wide: 0.09 smaller-size picks per diameter squared
+    assert not replaces(np.vstack([given, between]), np.concatenate([strong, strong]),
+                        area_px=1000.0 ** 2)
+    assert not replaces(np.vstack([given + 20.0, between]), np.concatenate([strong, strong]))
+    assert not replaces(np.vstack([given, given[:5] + 25.0]), np.concatenate([strong, strong[:5]]))
     most_moved = given.copy()
     most_moved[:15] += 20.0  # only 10 of 25 centres re-found: enough with a new pick for each
-    assert resolves_crowding(given, np.vstack([most_moved, between]),
-                             np.concatenate([strong, strong]), diameter_px=60)
-    assert not resolves_crowding(given, np.vstack([most_moved, between[:10]]),
-                                 np.concatenate([strong, strong[:10]]), diameter_px=60)
-    assert not resolves_crowding(given, np.vstack([most_moved, between]),  # picks a smaller size
-                                 np.concatenate([strong, strong]), diameter_px=60,  # made: split
-                                 merged=False)
+    assert replaces(np.vstack([most_moved, between]), np.concatenate([strong, strong]))
+    assert not replaces(np.vstack([most_moved, between[:10]]),
+                        np.concatenate([strong, strong[:10]]))
+    assert not replaces(np.vstack([most_moved, between]),  # picks a smaller size made: split
+                        np.concatenate([strong, strong]), merged=False)
     walls = given + 28.0  # 0.66 diameters away: a neighbour's wall, not a merged neighbour
-    assert not resolves_crowding(given, np.vstack([most_moved, walls]),
-                                 np.concatenate([strong, strong]), diameter_px=60)
+    assert not replaces(np.vstack([most_moved, walls]), np.concatenate([strong, strong]))
     most_moved[:19] += 20.0  # only 6 of 25
-    assert not resolves_crowding(given, np.vstack([most_moved, between]),
-                                 np.concatenate([strong, strong]), diameter_px=60)
+    assert not replaces(np.vstack([most_moved, between]), np.concatenate([strong, strong]))
     far_away = given + 1000.0  # strong new picks, but nowhere near the particles found
-    assert not resolves_crowding(given, np.vstack([given, far_away]),
-                                 np.concatenate([strong, strong]), diameter_px=60)
+    assert not replaces(np.vstack([given, far_away]), np.concatenate([strong, strong]))
     few_new, merit = np.vstack([given, between[:5]]), np.full(30, 10.0)
-    assert not resolves_crowding(given, few_new, merit, diameter_px=60)
-    assert resolves_crowding(given, few_new, merit, diameter_px=60, trial=True)
+    assert not replaces(few_new, merit)
+    assert replaces(few_new, merit, trial=True)
 
 
 def test_picks_respect_minimum_distance_and_edges(synthetic: SyntheticMicrograph) -> None:
