@@ -46,6 +46,10 @@ TAKEOVER_AFTER_SIGNAL = 2.0  # the estimate's curves stop at a rise this steep a
 #                             makes rises of up to 1.7 x between neighbouring bands) ...
 TAKEOVER_FROM_NOISE = 3.0  # ... or this steep from any measured value (a hollow shell's walls ->
 #                            whole shell jump from below the floor is at most 2.1 x)
+MAX_FALL = 2.0  # a fall this steep from a signal to the next trial diameter measured, with a signal
+#                 again further on, ends a smaller, stronger object's curve (contamination: 21-39
+#                 at 0.62-0.75 D, then the particles' 6); the particle's own curve falls at most
+#                 1.7 x per step on 14 sets
 MAX_PACKING = 1.0  # strong responses denser than one per d x d are not particles of diameter d
 MIN_STRONG = 10  # nor are fewer than this many in the region (contamination, ice, carbon)
 STEP = 1.1  # ratio between neighbouring trial diameters
@@ -219,11 +223,12 @@ def checked_diameter_px(data: np.ndarray, config: PickerConfig, diameter_px: flo
     """The diameter to pick ``data`` at: ``diameter_px`` (the configured one), unless the
     plateau of its learned-template curve, measured from ``diameter_px / CHECK_BELOW`` to
     ``CHECK_ABOVE * diameter_px``, lies more than ``DEAD_BAND`` away from it. The curve stops at
-    a jump (``MAX_STEP``) after a signal, and a value is a spike only against trial diameters
-    that were measured (not against ones with too few or too dense responses)."""
+    a jump (``MAX_STEP``) after a signal and starts after a fall (``MAX_FALL``) to a later
+    signal, and a value is a spike only against trial diameters that were measured (not against
+    ones with too few or too dense responses)."""
     ratios = STEP ** np.arange(np.ceil(-np.log(CHECK_BELOW) / np.log(STEP)),
                                np.floor(np.log(CHECK_ABOVE) / np.log(STEP)) + 1)
-    raw = before_jump(_raw_curve(data, ratios * diameter_px, config))
+    raw = after_fall(before_jump(_raw_curve(data, ratios * diameter_px, config)))
     found = plateau(ratios, _signal(raw), neighbours=np.where(raw > 0, raw, np.nan))[1]
     if np.isnan(found) or abs(np.log(found)) <= np.log(DEAD_BAND):
         return diameter_px
@@ -236,6 +241,18 @@ def before_jump(raw: np.ndarray) -> np.ndarray:
     signal."""
     before = _last_measured_before(raw)
     return _zero_from_first(raw, (before >= MIN_SIGNAL_SNR) & (raw > MAX_STEP * before))
+
+
+def after_fall(raw: np.ndarray) -> np.ndarray:
+    """``raw`` (a curve before its signal floor) with 0 up to the last trial diameter that has a
+    signal, is more than ``MAX_FALL`` times the next one measured, and is followed by a signal
+    further on: what came before that fall was a smaller, stronger object's curve."""
+    after = _last_measured_before(raw[::-1])[::-1]
+    signal_later = np.concatenate([np.maximum.accumulate(raw[:0:-1])[::-1], [0.0]]) >= MIN_SIGNAL_SNR
+    fall = (raw >= MIN_SIGNAL_SNR) & (after > 0) & (raw > MAX_FALL * after) & signal_later
+    if not fall.any():
+        return raw
+    return np.where(np.arange(len(raw)) <= np.flatnonzero(fall)[-1], 0.0, raw)
 
 
 def before_takeover(raw: np.ndarray) -> np.ndarray:

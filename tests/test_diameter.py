@@ -10,6 +10,7 @@ from cryostream.config import preset
 from cryostream.diameter import (
     DEAD_BAND,
     SizeEvidence,
+    after_fall,
     before_jump,
     before_takeover,
     checked_diameter_px,
@@ -77,6 +78,18 @@ def test_the_check_stops_at_a_jump_after_a_signal() -> None:
     gap = np.array([6.0, 6.5, 7.0, 7.1, 0.0, 16.3])  # an unmeasured trial diameter in between
     assert np.array_equal(before_jump(gap), [6.0, 6.5, 7.0, 7.1, 0.0, 0.0])
     assert np.array_equal(before_takeover(np.array([5.3, 0.0, 19.3])), [5.3, 0.0, 0.0])
+
+
+@pytest.mark.parametrize(("raw", "expected"), [
+    # contamination smaller than the particle at the smallest trial diameters (simulated shells)
+    ([0.0, 35.6, 21.5, 4.5, 5.7, 5.8, 5.9], [0.0, 0.0, 0.0, 4.5, 5.7, 5.8, 5.9]),
+    ([32.6, 38.7, 5.7, 0.0, 4.7, 6.2, 6.5], [0.0, 0.0, 5.7, 0.0, 4.7, 6.2, 6.5]),
+    ([8.7, 8.8, 8.9, 8.7, 5.2, 5.2], [8.7, 8.8, 8.9, 8.7, 5.2, 5.2]),  # the particle's own fall
+    ([6.0, 7.0, 20.0, 4.0, 3.0], [6.0, 7.0, 20.0, 4.0, 3.0]),  # no signal after the fall
+])
+def test_the_check_starts_after_a_smaller_stronger_object(raw: list[float],
+                                                         expected: list[float]) -> None:
+    assert np.array_equal(after_fall(np.array(raw)), expected)
 
 
 def test_the_estimate_stops_where_a_larger_object_takes_over() -> None:
