@@ -67,9 +67,10 @@ BAND_SPAN = CHECK_BELOW * CHECK_ABOVE  # the longest band of trial diameters mea
 @dataclass(frozen=True)
 class SizeEvidence:
     """One micrograph's learned-template signal-to-noise ratio at each trial diameter (Å); 0
-    where a trial diameter gave no strong response or responses denser than particles pack, and
-    from where a larger object took over the template (:func:`before_takeover`). With the
-    plateau (low, middle, high Å) it estimates; NaN without a particle-like signal."""
+    where a trial diameter gave no strong response or responses denser than particles pack,
+    from where a larger object took over the template (:func:`before_takeover`) and up to where
+    a smaller, stronger one's curve fell (:func:`after_fall`). With the plateau (low, middle,
+    high Å) it estimates; NaN without a particle-like signal."""
 
     diameters_angstrom: np.ndarray
     snr: np.ndarray
@@ -108,7 +109,7 @@ def size_evidence(micrograph: Micrograph, diameters_angstrom: np.ndarray,
     diameters = np.asarray(diameters_angstrom, dtype=float)
     raw = _raw_curve(micrograph.data, diameters / _pixel_size(micrograph), config or PickerConfig(),
                      band_span)
-    return SizeEvidence(diameters, _signal(before_takeover(raw)))
+    return SizeEvidence(diameters, _signal(after_fall(before_takeover(raw))))
 
 
 def template_curve(data: np.ndarray, diameters_px: np.ndarray, config: PickerConfig) -> np.ndarray:
@@ -314,7 +315,8 @@ def micrograph_evidence(micrograph: Micrograph, range_angstrom: tuple[float, flo
                         config: PickerConfig | None = None) -> SizeEvidence:
     """One micrograph's curve over ``range_angstrom`` (stopped where a larger object takes over
     the template, :func:`before_takeover`: contamination blobs reach 20-200 against the
-    particles' 5-7) and the plateau it estimates.
+    particles' 5-7; started after a smaller one's fall, :func:`after_fall`) and the plateau it
+    estimates.
 
     The range is measured in bands with their own binning, whose levels differ: on apoferritin
     the curve drops about 1.4 x where 0.74 D and 0.82 D fall in different bands, so the walls'
