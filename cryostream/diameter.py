@@ -8,7 +8,7 @@ into a template of the gaps between particles, whose responses are then denser t
 can pack). The particle diameter is taken as the middle of that plateau, on a logarithmic scale.
 
 Measured against the labelled diameter on 14 sets (real, upsampled and simulated, 35-250 Å),
-the middle of the plateau lands within 15 % on 85 % of single micrographs (63 % of 121 on 13
+the middle of the plateau lands within 15 % on 85 % of single micrographs (64 % of 121 on 13
 other sets, whose simulated solid particles it puts at 0.8-0.9 x); the start of the
 plateau, the peak of a fixed disc detector and the autocorrelation of the image do not (hollow
 shells and solid blobs put them 30-60 % apart). :func:`estimate_diameter` takes the median of

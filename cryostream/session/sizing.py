@@ -25,7 +25,7 @@ from .errors import UsageError, one_line
 from .journal import Journal
 from .tasks import Task
 
-SAMPLE_MICROGRAPHS = 5  # one micrograph's estimate is within 15 % on 63 % of 121 (13 sets); a
+SAMPLE_MICROGRAPHS = 5  # one micrograph's estimate is within 15 % on 64 % of 121 (13 sets); a
 #                        median of 5 is on 3 more sets than a median of 3 (of random samples)
 SAMPLE_ATTEMPTS = 3  # a batch tries up to this many samples before it gives up on measuring
 JOURNAL_KEY = "auto_diameter"
