@@ -48,8 +48,8 @@ TAKEOVER_FROM_NOISE = 3.0  # ... or this steep from any measured value (a hollow
 #                            whole shell jump from below the floor is at most 2.1 x)
 MAX_FALL = 2.0  # a fall this steep from a signal to the next trial diameter measured, with a signal
 #                 again further on, ends a smaller, stronger object's curve (contamination: 21-39
-#                 at 0.62-0.75 D, then the particles' 6); the particle's own curve falls at most
-#                 1.7 x per step on 14 sets
+#                 at 0.62-0.75 D, then the particles' 6); between two values with a signal, the
+#                 particle's own curve falls at most 1.67 x per step (14 sets, 0.75-1.33 D)
 MAX_PACKING = 1.0  # strong responses denser than one per d x d are not particles of diameter d
 MIN_STRONG = 10  # nor are fewer than this many in the region (contamination, ice, carbon)
 STEP = 1.1  # ratio between neighbouring trial diameters
