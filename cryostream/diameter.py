@@ -251,9 +251,7 @@ def after_fall(raw: np.ndarray) -> np.ndarray:
     after = _last_measured_before(raw[::-1])[::-1]
     signal_later = np.concatenate([np.maximum.accumulate(raw[:0:-1])[::-1], [0.0]]) >= MIN_SIGNAL_SNR
     fall = (raw >= MIN_SIGNAL_SNR) & (after > 0) & (raw > MAX_FALL * after) & signal_later
-    if not fall.any():
-        return raw
-    return np.where(np.arange(len(raw)) <= np.flatnonzero(fall)[-1], 0.0, raw)
+    return _zero_from_first(raw[::-1], fall[::-1])[::-1]
 
 
 def before_takeover(raw: np.ndarray) -> np.ndarray:
