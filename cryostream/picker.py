@@ -19,6 +19,7 @@ from .convert import bin_blocks, bin_factor_for, to_uint8
 from .diameter import checked_diameter_px, has_template_step
 from .filters import apply_pipeline
 from .io import BadInputError, Micrograph
+from .neighbours import nearest_distances, suppress_close
 
 BIC_MARGIN = 10.0  # "very strong" evidence for two populations on Kass & Raftery's scale
 MAX_BACKGROUND_RATIO = 0.75  # a background population scores well below the particles, not 10 % less
@@ -48,7 +49,6 @@ MIN_TRIAL_DIAMETERS = 8.0  # the smaller size is tried on the central quarter, a
 TRIAL_LENIENCY = 0.5  # with half the fractions above, so the trial rarely skips a crowded one
 SPLIT_TRIAL_LENIENCY = 0.8  # but 0.8 x the re-found fraction when the picks are not ``merged``
 CROWDED_MIN_WORKING_RATIO = 0.8  # the smaller size is binned to at least 0.8 x working_diameter_px
-NEAREST_BLOCK = 256  # picks measured against all others at a time (SciPy's k-d tree: 0.6 s import)
 
 
 @dataclass(frozen=True)
@@ -352,49 +352,3 @@ def _bic(values: np.ndarray, weights: np.ndarray, means: np.ndarray, variances: 
     for the weights summing to 1)."""
     log_likelihood, _ = _log_likelihoods(values, weights, means, variances)
     return float(-2 * log_likelihood.sum() + (3 * len(means) - 1) * np.log(len(values)))
-
-
-def suppress_close(points: np.ndarray, min_distance: float) -> np.ndarray:
-    """Greedy non-maximum suppression: indices of ``points`` (sorted best first) kept so that no
-    two kept points are closer than ``min_distance``."""
-    if len(points) == 0 or min_distance <= 0:
-        return np.arange(len(points))
-    first, second = close_pairs(points, min_distance)
-    order = np.argsort(first, kind="stable")
-    partners = second[order]
-    starts = np.searchsorted(first[order], np.arange(len(points) + 1))
-    suppressed = np.zeros(len(points), bool)
-    kept = []
-    for index in range(len(points)):
-        if suppressed[index]:
-            continue
-        kept.append(index)
-        suppressed[partners[starts[index]:starts[index + 1]]] = True
-    return np.asarray(kept, dtype=int)
-
-
-def close_pairs(points: np.ndarray, distance: float) -> tuple[np.ndarray, np.ndarray]:
-    """Every ordered pair (i, j), i != j, of ``points`` (N, 2) at most ``distance`` apart: the
-    points are sorted by their first coordinate, and each is compared with those following it
-    within ``distance`` there (a strip as tall as the distance, not all N)."""
-    order = np.argsort(points[:, 0], kind="stable")
-    ends = np.searchsorted(points[order, 0], points[order, 0] + distance, side="right")
-    counts = ends - np.arange(len(points)) - 1
-    lower = np.repeat(np.arange(len(points)), counts)
-    upper = lower + 1 + np.arange(len(lower)) - np.repeat(np.cumsum(counts) - counts, counts)
-    lower, upper = order[lower], order[upper]
-    close = ((points[lower] - points[upper]) ** 2).sum(axis=1) <= distance ** 2
-    lower, upper = lower[close], upper[close]
-    return np.concatenate([lower, upper]), np.concatenate([upper, lower])
-
-
-def nearest_distances(points: np.ndarray, others: np.ndarray) -> np.ndarray:
-    """The distance from each of ``points`` (N, 2) to the nearest of ``others`` (M, 2, M > 0),
-    by brute force in blocks of ``NEAREST_BLOCK`` points."""
-    nearest = np.empty(len(points))
-    for start in range(0, len(points), NEAREST_BLOCK):
-        block = points[start:start + NEAREST_BLOCK]
-        squared = ((block[:, 0, None] - others[None, :, 0]) ** 2
-                   + (block[:, 1, None] - others[None, :, 1]) ** 2)  # 3x faster than .sum(axis=2)
-        nearest[start:start + len(block)] = np.sqrt(squared.min(axis=1))
-    return nearest

@@ -8,7 +8,7 @@ from cryostream.bench.synthetic import SyntheticMicrograph, synthetic_micrograph
 from cryostream.config import preset
 from cryostream.io import BadInputError, Micrograph, read_micrograph
 from cryostream.metrics import Counts, score_distance
-from cryostream.picker import adaptive_merit_threshold, pick_micrograph, resolves_crowding, suppress_close
+from cryostream.picker import adaptive_merit_threshold, pick_micrograph, resolves_crowding
 from cryostream.star import read_coordinates
 
 
@@ -189,11 +189,6 @@ def test_adaptive_threshold_keeps_two_close_components_of_one_population() -> No
     rng = np.random.default_rng(2)
     skewed = np.concatenate([rng.lognormal(np.log(40), 0.05, 120), rng.lognormal(np.log(48), 0.04, 230)])
     assert adaptive_merit_threshold(skewed) == 0.0
-
-
-def test_suppress_close_keeps_the_best_of_each_group() -> None:
-    points = np.array([[0, 0], [0, 3], [10, 10], [0, 8]], float)
-    assert suppress_close(points, 5.0).tolist() == [0, 2, 3]
 
 
 @pytest.mark.parametrize(("name", "diameter_px", "min_recall", "min_precision"),
