@@ -8,7 +8,7 @@ from cryostream.bench.synthetic import SyntheticMicrograph, synthetic_micrograph
 from cryostream.config import preset
 from cryostream.io import BadInputError, Micrograph, read_micrograph
 from cryostream.metrics import Counts, score_distance
-from cryostream.picker import adaptive_merit_threshold, pick_micrograph, resolves_crowding
+from cryostream.picker import adaptive_merit_threshold, crowded_floor, pick_micrograph, resolves_crowding
 from cryostream.star import read_coordinates
 
 
@@ -205,3 +205,17 @@ def test_default_preset_on_real_micrographs_stays_above_a_generous_floor(
                                        truth[["rlnCoordinateX", "rlnCoordinateY"]].to_numpy(),
                                        0.5 * diameter_px)
     assert total.recall >= min_recall and total.precision >= min_precision
+
+
+@pytest.mark.parametrize(("refound_merit", "floor", "expected"),
+                         [((7.0, 8.0, 9.0), 4.0, 4.0),  # the particles score well above the floor
+                          ((4.0, 5.0, 6.0), 4.0, 3.5),  # they straddle it: 0.7 x their median
+                          ((4.0, 5.0, 6.0), 0.0, 0.0)])  # no floor to lower
+def test_crowded_floor_follows_the_particles_both_sizes_find(refound_merit: tuple[float, ...],
+                                                             floor: float, expected: float) -> None:
+    centres = np.array([[100.0, 100.0], [100.0, 200.0], [200.0, 100.0]])
+    added = np.array([[150.0, 150.0], [200.0, 200.0], [250.0, 150.0]])  # strong, but not re-found
+    crowded = np.concatenate([centres + 2.0, added])
+    merit = np.array([*refound_merit, 100.0, 100.0, 100.0])
+    assert crowded_floor(centres, crowded, merit, 50.0, floor) == pytest.approx(expected)
+
