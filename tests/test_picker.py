@@ -4,6 +4,7 @@ import numpy as np
 import pytest
 from conftest import bench_set
 
+from cryostream import picker
 from cryostream.bench.synthetic import SyntheticMicrograph, synthetic_micrograph
 from cryostream.config import preset
 from cryostream.io import BadInputError, Micrograph, read_micrograph
@@ -70,6 +71,24 @@ def test_the_diameter_check_picks_at_the_size_the_micrograph_shows(given_px: flo
     assert checked.diameter_px == given_px
     assert 26 / 1.3 <= checked.picked_diameter_px <= 26 * 1.3
     assert _recall(checked, truth, 13) >= 0.95
+
+
+@pytest.mark.parametrize(("given_px", "merged"), [(40.0, True), (26.0, True), (18.0, False)])
+def test_a_diameter_the_check_enlarged_is_not_taken_for_merged_neighbours(
+        monkeypatch: pytest.MonkeyPatch, given_px: float, merged: bool) -> None:
+    """Few re-found centres with many new picks a particle away mean merged neighbours only when
+    the picks were made at the given diameter or smaller, not at one the check enlarged."""
+    calls: list[bool] = []
+
+    def spy(*args: object, merged: bool = True, **kwargs: object) -> bool:
+        calls.append(merged)
+        return False
+
+    monkeypatch.setattr(picker, "resolves_crowding", spy)
+    crowded = synthetic_micrograph((1024, 1024), n_particles=500, diameter_px=26, snr=0.5, seed=2)
+    picks = pick_micrograph(_micrograph(crowded, 1.0), preset("default", diameter_angstrom=given_px))
+    assert (picks.picked_diameter_px > given_px) is not merged
+    assert calls == [merged]
 
 
 def test_hollow_particles_are_not_split_by_the_smaller_size() -> None:
