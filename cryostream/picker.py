@@ -236,8 +236,9 @@ def crowded_floor(centres: np.ndarray, crowded_centres: np.ndarray, crowded_meri
     both sizes find score lower, down to ``MIN_NEW_MERIT_RATIO`` x their median (the share of it
     that the picks it adds had to reach). On a crowded micrograph the particles' own figures of
     merit can straddle the floor: the picks this adds below it are 0.56-0.62 particles on
-    crowded4k-trpv1 (0.79 above it), 0.79-0.81 on sim-tetramer; the one pass taken by mistake
-    (sim-hollow-ice given 0.75 x, hollow walls split) adds 49 picks, 2 of them particles."""
+    crowded4k-trpv1 (0.79 above it), 0.79-0.81 on sim-tetramer. A pass taken by mistake keeps
+    more of its mistake: sim-hollow-ice given 0.75 x, walls split (a pass that
+    :func:`resolves_crowding` now refuses), kept 49 more picks, 2 of them particles."""
     refound = nearest_distances(crowded_centres, centres) < SAME_CENTRE_DIAMETERS * diameter_px
     return min(floor, MIN_NEW_MERIT_RATIO * float(np.median(crowded_merit[refound])))
 
