@@ -226,7 +226,7 @@ def resolves_crowding(centres: np.ndarray, crowded_centres: np.ndarray,
             <= MAX_NEW_DISTANCE_DIAMETERS * diameter_px):
         return False
     return bool(np.median(crowded_merit[new])
-                >= MIN_NEW_MERIT_RATIO * np.median(crowded_merit[to_given < same]))
+                >= MIN_NEW_MERIT_RATIO * _refound_merit(crowded_merit, to_given, diameter_px))
 
 
 def crowded_floor(centres: np.ndarray, crowded_centres: np.ndarray, crowded_merit: np.ndarray,
@@ -239,8 +239,14 @@ def crowded_floor(centres: np.ndarray, crowded_centres: np.ndarray, crowded_meri
     crowded4k-trpv1 (0.79 above it), 0.79-0.81 on sim-tetramer. A pass taken by mistake keeps
     more of its mistake: sim-hollow-ice given 0.75 x, walls split (a pass that
     :func:`resolves_crowding` now refuses), kept 49 more picks, 2 of them particles."""
-    refound = nearest_distances(crowded_centres, centres) < SAME_CENTRE_DIAMETERS * diameter_px
-    return min(floor, MIN_NEW_MERIT_RATIO * float(np.median(crowded_merit[refound])))
+    to_given = nearest_distances(crowded_centres, centres)
+    return min(floor, MIN_NEW_MERIT_RATIO * _refound_merit(crowded_merit, to_given, diameter_px))
+
+
+def _refound_merit(crowded_merit: np.ndarray, to_given: np.ndarray, diameter_px: float) -> float:
+    """The median figure of merit of the smaller size's picks that re-find a given-size pick
+    (``to_given``, their distances to the nearest one, under ``SAME_CENTRE_DIAMETERS``)."""
+    return float(np.median(crowded_merit[to_given < SAME_CENTRE_DIAMETERS * diameter_px]))
 
 
 def figure_of_merit(values: np.ndarray, clusters: Clusters, diameter_px: float) -> np.ndarray:

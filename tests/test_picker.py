@@ -237,4 +237,3 @@ def test_crowded_floor_follows_the_particles_both_sizes_find(refound_merit: tupl
     crowded = np.concatenate([centres + 2.0, added])
     merit = np.array([*refound_merit, 100.0, 100.0, 100.0])
     assert crowded_floor(centres, crowded, merit, 50.0, floor) == pytest.approx(expected)
-
