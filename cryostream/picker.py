@@ -40,6 +40,9 @@ MERGED_DISTANCE_DIAMETERS = 0.8  # a whole particle away from them (median dista
 #                                  0.05-0.59 at 0.58-0.67 D (apoferritin given 0.87 x: 0.59 at 0.67),
 MAX_NEW_DISTANCE_DIAMETERS = 1.5  # the new picks lie among the given ones (median distance to
 #                                   the nearest: crowded 0.8-1.1 D; noise on a sparse one: 2.5-5)
+OUTNUMBERING_NEW_FRACTION = 2.0  # a trial's new picks this many per given one outnumber them
+#                                   (crowded4k-trpv1 given 1.33 x: 3.2-6.5 per pick, 1.2-2.0 D
+#                                   away; sparse sets: 0.7-1.5, 1.1-2.7 D away, density < 0.27)
 MIN_NEW_MERIT_RATIO = 0.7  # and score like the re-found ones (crowded real data: 0.8-0.9; noise
 #                            from the finer binning: 0.55); kept down to this x them: crowded_floor
 MIN_CROWDED_DENSITY = 0.25  # and finds one per 4 diameters squared (crowded 0.29-0.9; faint noise 0.1-0.22)
@@ -198,11 +201,13 @@ def resolves_crowding(centres: np.ndarray, crowded_centres: np.ndarray,
     moves the centres; one that picks up noise adds weak picks (from its finer binning) or, on a
     faint sparse micrograph, few. The thresholds are the constants above. A ``trial`` on part of
     the micrograph, which only decides whether running the smaller size on all of it is worth the
-    time, halves them and needs only one pick. Only ``merged`` picks (made at the given size, not
-    by a smaller size already) may be re-found by few: picks that a smaller size made and that a
-    still smaller one re-finds few of are being split, not unmerged (TRPV1 at its label diameter,
-    tried at 0.49 D: 0.16-0.43 re-found; given 1.33 x, at 0.65 D: 0.40-0.66, so a trial then needs
-    ``SPLIT_TRIAL_LENIENCY`` x the fraction, not half). Nor are picks made at a size the diameter
+    time, halves them and needs only one pick; nor does it ask new picks that outnumber the given
+    ones (``OUTNUMBERING_NEW_FRACTION``, at the full density) to lie among them, as the few given
+    picks a merging size leaves in the part lie far apart. Only ``merged`` picks (made at the
+    given size, not by a smaller size already) may be re-found by few: picks that a smaller size
+    made and that a still smaller one re-finds few of are being split, not unmerged (TRPV1 at its
+    label diameter, tried at 0.49 D: 0.16-0.43 re-found; given 1.33 x, at 0.65 D: 0.40-0.66, so a
+    trial then needs ``SPLIT_TRIAL_LENIENCY`` x the fraction, not half). Nor are picks made at a size the diameter
     check enlarged: it measured particles at least that big, which that size does not merge
     (sim-hollow-ice given 0.75 x, checked to 0.95 D: a smaller size splitting walls re-found 0.31
     and added 0.56 picks per pick 0.82 D away, like merged neighbours)."""
@@ -220,10 +225,13 @@ def resolves_crowding(centres: np.ndarray, crowded_centres: np.ndarray,
         needed_new, nearest_new = MANY_NEW_FRACTION, MERGED_DISTANCE_DIAMETERS
     else:
         return False
+    outnumbered = (trial and new.sum() >= OUTNUMBERING_NEW_FRACTION * len(centres)
+                   and len(crowded_centres) * diameter_px ** 2 >= MIN_CROWDED_DENSITY * area_px)
+    median_new = np.median(to_given[new])
     if (new.sum() < leniency * needed_new * len(centres)
             or refound < leniency * LEAST_REFOUND_FRACTION
-            or not nearest_new * diameter_px <= np.median(to_given[new])
-            <= MAX_NEW_DISTANCE_DIAMETERS * diameter_px):
+            or median_new < nearest_new * diameter_px
+            or (median_new > MAX_NEW_DISTANCE_DIAMETERS * diameter_px and not outnumbered)):
         return False
     return bool(np.median(crowded_merit[new])
                 >= MIN_NEW_MERIT_RATIO * _refound_merit(crowded_merit, to_given, diameter_px))

@@ -158,6 +158,17 @@ def test_resolves_crowding_needs_many_new_strong_picks_at_the_same_centres() -> 
     assert replaces(few_new, merit, trial=True)
 
 
+def test_a_trial_where_the_given_size_found_a_few_picks_among_many_runs_the_whole_pass() -> None:
+    """Four given-size picks among 100 new ones 1.8 diameters from them: the distance measures how
+    few the given picks are. Dense enough, the trial passes; as sparse as noise, it does not."""
+    given = np.array([(150.0, 150.0), (150.0, 350.0), (350.0, 150.0), (350.0, 350.0)])
+    grid = np.array([(row, col) for row in range(25, 500, 50) for col in range(25, 500, 50)], float)
+    smaller = np.vstack([given, grid[np.min(np.hypot(*(grid[:, None] - given).T), axis=0) > 30]])
+    merit = np.full(len(smaller), 10.0)
+    assert resolves_crowding(given, smaller, merit, 60, 500.0 ** 2, trial=True)
+    assert not resolves_crowding(given, smaller, merit, 60, 1600.0 ** 2, trial=True)
+
+
 def test_picks_respect_minimum_distance_and_edges(synthetic: SyntheticMicrograph) -> None:
     config = preset("default", diameter_angstrom=60, min_distance_diameters=1.5)
     picks = pick_micrograph(_micrograph(synthetic, 1.5), config)
