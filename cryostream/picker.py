@@ -207,10 +207,10 @@ def resolves_crowding(centres: np.ndarray, crowded_centres: np.ndarray,
     given size, not by a smaller size already) may be re-found by few: picks that a smaller size
     made and that a still smaller one re-finds few of are being split, not unmerged (TRPV1 at its
     label diameter, tried at 0.49 D: 0.16-0.43 re-found; given 1.33 x, at 0.65 D: 0.40-0.66, so a
-    trial then needs ``SPLIT_TRIAL_LENIENCY`` x the fraction, not half). Nor are picks made at a size the diameter
-    check enlarged: it measured particles at least that big, which that size does not merge
-    (sim-hollow-ice given 0.75 x, checked to 0.95 D: a smaller size splitting walls re-found 0.31
-    and added 0.56 picks per pick 0.82 D away, like merged neighbours)."""
+    trial then needs ``SPLIT_TRIAL_LENIENCY`` x the fraction, not half). Nor are picks made at a
+    size the diameter check enlarged: it measured particles at least that big, which that size
+    does not merge (sim-hollow-ice given 0.75 x, checked to 0.95 D: a smaller size splitting
+    walls re-found 0.31 and added 0.56 picks per pick 0.82 D away, like merged neighbours)."""
     leniency = TRIAL_LENIENCY if trial else 1.0
     if (len(centres) < (1 if trial else MIN_PICKS_TO_COMPARE)
             or len(crowded_centres) * diameter_px ** 2 < leniency * MIN_CROWDED_DENSITY * area_px):
