@@ -225,12 +225,12 @@ def resolves_crowding(centres: np.ndarray, crowded_centres: np.ndarray,
         needed_new, nearest_new = MANY_NEW_FRACTION, MERGED_DISTANCE_DIAMETERS
     else:
         return False
+    if new.sum() < leniency * needed_new * len(centres) or refound < leniency * LEAST_REFOUND_FRACTION:
+        return False
     outnumbered = (trial and new.sum() >= OUTNUMBERING_NEW_FRACTION * len(centres)
                    and len(crowded_centres) * diameter_px ** 2 >= MIN_CROWDED_DENSITY * area_px)
     median_new = np.median(to_given[new])
-    if (new.sum() < leniency * needed_new * len(centres)
-            or refound < leniency * LEAST_REFOUND_FRACTION
-            or median_new < nearest_new * diameter_px
+    if (median_new < nearest_new * diameter_px
             or (median_new > MAX_NEW_DISTANCE_DIAMETERS * diameter_px and not outnumbered)):
         return False
     return bool(np.median(crowded_merit[new])
