@@ -12,9 +12,11 @@ from collections.abc import Iterator
 from concurrent.futures.process import BrokenProcessPool
 from pathlib import Path
 
+import cv2
 import numpy as np
 import pytest
 from distributed import Client, LocalCluster
+from threadpoolctl import threadpool_info
 
 from cryostream.bench.synthetic import synthetic_micrograph, write_mrc
 from cryostream.bench.throughput import DIAMETER_ANGSTROM, write_bench_micrographs
@@ -102,6 +104,20 @@ def test_local_pool_times_out_without_results_and_recovers_from_a_killed_worker(
         lost = list(pool.map_unordered(os._exit, [3], on_error=lambda item, error: (item, error)))
         assert lost[0][0] == 3 and isinstance(lost[0][1], BrokenProcessPool)
         assert pool.submit(pow, 2, 10).result(timeout=60) == 1024
+
+
+def test_an_inline_executor_picks_on_one_thread_and_gives_the_caller_its_threads_back() -> None:
+    def threads() -> tuple[int, set[int]]:
+        return cv2.getNumThreads(), {pool["num_threads"] for pool in threadpool_info()}
+
+    before = cv2.getNumThreads()
+    cv2.setNumThreads(2)
+    try:
+        with Executor("inline") as inline:
+            assert inline.submit(threads).result() == (1, {1} if threadpool_info() else set())
+        assert cv2.getNumThreads() == 2
+    finally:
+        cv2.setNumThreads(before)
 
 
 def test_lost_task_outcome_names_the_file() -> None:

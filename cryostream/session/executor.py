@@ -17,6 +17,7 @@ import sys
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
 from concurrent.futures.process import BrokenProcessPool
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -75,6 +76,19 @@ def single_threaded() -> None:
     threadpool_limits(1)
 
 
+@contextmanager
+def one_thread() -> Iterator[None]:
+    """Run the body with OpenCV and BLAS limited to one thread, as in a pool's worker, then
+    restore them: an inline executor is one worker on one core, in the caller's process."""
+    threads = cv2.getNumThreads()
+    cv2.setNumThreads(1)
+    try:
+        with threadpool_limits(1):
+            yield
+    finally:
+        cv2.setNumThreads(threads)
+
+
 @dataclass(frozen=True)
 class ExecutorChoice:
     """Where to pick, as the command line says it: ``local`` (a process pool), ``dask`` (a
@@ -102,8 +116,9 @@ class Executor:
     ``dask.distributed`` cluster, given by ``scheduler`` (an address such as ``tcp://host:8786``
     or a scheduler file written by ``dask scheduler --scheduler-file``); without one, a private
     LocalCluster of ``workers`` single-threaded worker processes is started and closed with the
-    executor. ``kind="inline"``: in this process, one task at a time (no start-up cost: one
-    worker picking a few micrographs is done before a pool has started).
+    executor. ``kind="inline"``: in this process, one task at a time on one thread, like a pool
+    worker (no start-up cost: one worker picking a few micrographs is done before a pool has
+    started).
     """
 
     def __init__(self, kind: str = "local", workers: int | None = None,
@@ -146,7 +161,8 @@ class Executor:
             return self._pool.submit(fn, *args, key=task_key(fn, args), retries=DASK_RETRIES)
         if self.kind == "inline":
             future: Future = Future()
-            future.set_result(fn(*args))
+            with one_thread():
+                future.set_result(fn(*args))
             return future
         try:
             return self._pool.submit(fn, *args)
