@@ -135,11 +135,11 @@ def seeded_kmeans_on_grid(points: np.ndarray, seeds: np.ndarray, shape: tuple[in
     The assignment step labels every pixel with its nearest centre in one labelled distance
     transform (OpenCV), so its cost is the image's size whatever the number of clusters, where
     scikit-learn's K-means costs points x clusters (5x slower on a 4k micrograph).
-    Each of the ``iterations`` assigns the points to their nearest centre, then moves every centre
-    to its points' mean; the labels returned are the last assignment's, whose means the centres
-    are (one transform per iteration, none more for a final re-assignment, which would move few
-    pixels). Centres are rounded to the nearest pixel for the assignment only; a cluster that
-    loses every point keeps its centre and ends up empty."""
+    Each of the ``iterations`` (at least one) assigns the points to their nearest centre, then
+    moves every centre to its points' mean; the labels returned are the last assignment's, whose
+    means the centres are (one transform per iteration, none more for a final re-assignment,
+    which would move few pixels). Centres are rounded to the nearest pixel for the assignment
+    only; a cluster that loses every point keeps its centre and ends up empty."""
     rows, columns = points[:, 0].astype(int), points[:, 1].astype(int)
     centres = np.array(seeds, dtype=np.float64)
     labels = np.empty(0, int)
