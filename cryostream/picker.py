@@ -212,8 +212,9 @@ def resolves_crowding(centres: np.ndarray, crowded_centres: np.ndarray,
     does not merge (sim-hollow-ice given 0.75 x, checked to 0.95 D: a smaller size splitting
     walls re-found 0.31 and added 0.56 picks per pick 0.82 D away, like merged neighbours)."""
     leniency = TRIAL_LENIENCY if trial else 1.0
+    crowded_area = len(crowded_centres) * diameter_px ** 2  # a diameter squared per pick
     if (len(centres) < (1 if trial else MIN_PICKS_TO_COMPARE)
-            or len(crowded_centres) * diameter_px ** 2 < leniency * MIN_CROWDED_DENSITY * area_px):
+            or crowded_area < leniency * MIN_CROWDED_DENSITY * area_px):
         return False
     to_given = nearest_distances(crowded_centres, centres)
     new = to_given > NEW_PICK_DIAMETERS * diameter_px
@@ -228,7 +229,7 @@ def resolves_crowding(centres: np.ndarray, crowded_centres: np.ndarray,
     if new.sum() < leniency * needed_new * len(centres) or refound < leniency * LEAST_REFOUND_FRACTION:
         return False
     outnumbered = (trial and new.sum() >= OUTNUMBERING_NEW_FRACTION * len(centres)
-                   and len(crowded_centres) * diameter_px ** 2 >= MIN_CROWDED_DENSITY * area_px)
+                   and crowded_area >= MIN_CROWDED_DENSITY * area_px)
     median_new = np.median(to_given[new])
     if (median_new < nearest_new * diameter_px
             or (median_new > MAX_NEW_DISTANCE_DIAMETERS * diameter_px and not outnumbered)):
