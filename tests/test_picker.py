@@ -9,7 +9,7 @@ from cryostream.bench.synthetic import SyntheticMicrograph, synthetic_micrograph
 from cryostream.config import preset
 from cryostream.io import BadInputError, Micrograph, read_micrograph
 from cryostream.metrics import Counts, score_distance
-from cryostream.picker import adaptive_merit_threshold, crowded_floor, pick_micrograph, resolves_crowding
+from cryostream.picker import crowded_floor, pick_micrograph, resolves_crowding
 from cryostream.star import read_coordinates
 
 
@@ -192,33 +192,6 @@ def test_missing_pixel_size_is_a_clear_error(tmp_path: Path) -> None:
                 .astype(np.uint8))
     with pytest.raises(BadInputError, match="m.png.*--pixel-size"):
         pick_micrograph(read_micrograph(tmp_path / "m.png"), preset("default", diameter_angstrom=60))
-
-
-def test_adaptive_threshold_separates_two_populations() -> None:
-    rng = np.random.default_rng(0)
-    merit = np.concatenate([rng.lognormal(0.0, 0.2, 100), rng.lognormal(1.5, 0.2, 200)])
-    threshold = adaptive_merit_threshold(merit)
-    assert np.exp(0.4) < threshold < np.exp(1.1)
-    assert adaptive_merit_threshold(merit[:5]) == 0.0
-
-
-def test_adaptive_threshold_keeps_particles_below_a_few_strong_outliers() -> None:
-    """Contamination and carbon edges can outscore every particle: a small upper component is
-    that tail, and cutting below it would drop the whole micrograph."""
-    rng = np.random.default_rng(4)
-    merit = np.concatenate([rng.lognormal(np.log(7.0), 0.2, 300), rng.lognormal(np.log(50.0), 0.2, 10)])
-    assert adaptive_merit_threshold(merit) == 0.0
-
-
-def test_adaptive_threshold_keeps_a_single_population_whole() -> None:
-    crowded = np.random.default_rng(1).lognormal(3.0, 0.06, 350)
-    assert adaptive_merit_threshold(crowded) == 0.0
-
-
-def test_adaptive_threshold_keeps_two_close_components_of_one_population() -> None:
-    rng = np.random.default_rng(2)
-    skewed = np.concatenate([rng.lognormal(np.log(40), 0.05, 120), rng.lognormal(np.log(48), 0.04, 230)])
-    assert adaptive_merit_threshold(skewed) == 0.0
 
 
 @pytest.mark.parametrize(("name", "diameter_px", "min_recall", "min_precision"),
