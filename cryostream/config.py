@@ -234,8 +234,9 @@ class PickerConfig:
         DEFAULT_MIN_SNR, optional=True, option="--threshold",
         help="Drop picks whose figure of merit (peak signal-to-noise ratio of the filter response "
         "times the particle area the cluster fills) is below this (on a micrograph crowded with "
-        "smaller particles, down to 0.7 x the median of the particles both sizes find); unset "
-        "keeps every pick",
+        "smaller particles, down to 0.7 x the median of the particles both sizes find; on a "
+        "faint one whose particles straddle it, down to 0.7 x the median of the picks above it "
+        "but not under 7/8 of it); unset keeps every pick",
         unit="unitless")
     adaptive_threshold: bool = _setting(
         True, kind=bool, help="Also drop, per micrograph, the picks that a two-component Gaussian "

@@ -22,6 +22,11 @@ from .io import BadInputError, Micrograph
 from .neighbours import nearest_distances, suppress_close
 from .threshold import adaptive_merit_threshold
 
+# When the given size's picks are kept below the floor (see faint_floor):
+MIN_FAINT_PICKS = 10  # at least this many above it
+FAINT_FLOOR_FRACTION = 0.875  # kept down to 7/8 of the floor (3.5 sigma at 4),
+MAX_BELOW_RATIO = 1.5  # when the candidates just below it are at most 1.5 x those just above
+#                        (faint particles: 0.8-0.85; noise: 3-12, 6 pooled, at a floor of 4)
 # When the smaller size's picks replace the given size's (see resolves_crowding):
 NEW_PICK_DIAMETERS = 0.5  # the picks it adds (over half a diameter from every given-size pick)
 MIN_NEW_FRACTION = 0.3  # number at least 30 % of the given size's picks,
@@ -104,8 +109,12 @@ def pick_micrograph(micrograph: Micrograph, config: PickerConfig) -> Picks:
     diameter_px = (checked_diameter_px(micrograph.data, config, configured_px)
                    if config.correct_diameter and has_template_step(config) else configured_px)
     edge_px = config.edge_diameters * diameter_px
-    centres, merit = pick_at_size(micrograph, config, diameter_px, edge_px,
-                                  _bin_factor(diameter_px, config.working_diameter_px))
+    floor = config.min_figure_of_merit
+    candidates, candidate_merit = pick_at_size(
+        micrograph, replace(config, min_figure_of_merit=None), diameter_px, edge_px,
+        _bin_factor(diameter_px, config.working_diameter_px))
+    strong = candidate_merit >= (floor or 0.0)
+    centres, merit = candidates[strong], candidate_merit[strong]
     size_px = diameter_px
     for crowded_pass in range(MAX_CROWDED_PASSES if config.crowded_diameter_fraction > 0 else 0):
         smaller = _unless_crowded(micrograph, config, size_px, edge_px, centres,
@@ -114,6 +123,9 @@ def pick_micrograph(micrograph: Micrograph, config: PickerConfig) -> Picks:
             break
         centres, merit = smaller
         size_px *= config.crowded_diameter_fraction
+    if size_px == diameter_px and floor is not None:  # no smaller size taken: the given size's
+        keep = candidate_merit >= faint_floor(candidate_merit, floor)
+        centres, merit = candidates[keep], candidate_merit[keep]
     return Picks(x=centres[:, 1], y=centres[:, 0], figure_of_merit=merit,
                  diameter_px=configured_px, pixel_size_angstrom=pixel_size,
                  micrograph_shape=micrograph.shape, micrograph=micrograph.path,
@@ -246,6 +258,25 @@ def crowded_floor(centres: np.ndarray, crowded_centres: np.ndarray, crowded_meri
     :func:`resolves_crowding` now refuses), kept 49 more picks, 2 of them particles."""
     to_given = nearest_distances(crowded_centres, centres)
     return min(floor, MIN_NEW_MERIT_RATIO * _refound_merit(crowded_merit, to_given, diameter_px))
+
+
+def faint_floor(merit: np.ndarray, floor: float) -> float:
+    """The figure of merit the given size's picks need (``merit``: every candidate's): ``floor``,
+    or less on a faint micrograph whose particles straddle it, down to ``MIN_NEW_MERIT_RATIO`` x
+    the median of the picks above it (as :func:`crowded_floor` does) but not under
+    ``FAINT_FLOOR_FRACTION`` x ``floor``. Only when there are at least ``MIN_FAINT_PICKS`` picks
+    above it, and the candidates it would add are at most ``MAX_BELOW_RATIO`` x as many as those
+    as far above it: a noise tail grows about 7 x per half sigma going down (at 4 sigma), while
+    faint particles thin out, so noise alone leaves the floor where it is."""
+    above = merit[merit >= floor]
+    if len(above) < MIN_FAINT_PICKS:
+        return floor
+    lowered = float(np.clip(MIN_NEW_MERIT_RATIO * np.median(above), FAINT_FLOOR_FRACTION * floor,
+                            floor))
+    added = np.count_nonzero((merit >= lowered) & (merit < floor))
+    if added > MAX_BELOW_RATIO * np.count_nonzero(above < 2 * floor - lowered):
+        return floor
+    return lowered
 
 
 def _refound_merit(crowded_merit: np.ndarray, to_given: np.ndarray, diameter_px: float) -> float:

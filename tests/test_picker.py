@@ -9,7 +9,7 @@ from cryostream.bench.synthetic import SyntheticMicrograph, synthetic_micrograph
 from cryostream.config import preset
 from cryostream.io import BadInputError, Micrograph, read_micrograph
 from cryostream.metrics import Counts, score_distance
-from cryostream.picker import crowded_floor, pick_micrograph, resolves_crowding
+from cryostream.picker import crowded_floor, faint_floor, pick_micrograph, resolves_crowding
 from cryostream.star import read_coordinates
 
 
@@ -42,8 +42,12 @@ def test_empty_micrograph_gives_few_picks() -> None:
     assert len(picks) <= 10
 
 
-def _recall(picks, xy: np.ndarray, radius_px: float) -> float:
-    return score_distance(np.column_stack([picks.x, picks.y]), xy, radius_px).recall
+def _xy(picks: picker.Picks) -> np.ndarray:
+    return np.column_stack([picks.x, picks.y])
+
+
+def _recall(picks: picker.Picks, xy: np.ndarray, radius_px: float) -> float:
+    return score_distance(_xy(picks), xy, radius_px).recall
 
 
 def test_a_crowded_micrograph_is_picked_even_with_an_overstated_diameter() -> None:
@@ -221,3 +225,40 @@ def test_crowded_floor_follows_the_particles_both_sizes_find(refound_merit: tupl
     crowded = np.concatenate([centres + 2.0, added])
     merit = np.array([*refound_merit, 100.0, 100.0, 100.0])
     assert crowded_floor(centres, crowded, merit, 50.0, floor) == pytest.approx(expected)
+
+
+@pytest.mark.parametrize(("above", "below", "floor", "expected"), [
+    (np.linspace(4.0, 6.0, 40), np.linspace(3.5, 3.99, 10), 4.0, 3.5),  # faint particles thin out
+    (np.linspace(4.0, 6.6, 40), np.linspace(3.8, 3.99, 5), 4.0, 0.7 * 5.3),  # 0.7 x their median
+    (np.linspace(4.0, 6.0, 40), np.linspace(3.5, 3.99, 60), 4.0, 4.0),  # a noise tail grows
+    (np.linspace(4.4, 6.4, 40), np.linspace(3.8, 3.99, 5), 4.0, 4.0),  # none just above
+    (np.linspace(6.0, 9.0, 40), np.linspace(3.5, 3.99, 5), 4.0, 4.0),  # they score well above
+    (np.linspace(4.0, 6.0, 9), np.linspace(3.5, 3.99, 2), 4.0, 4.0),  # too few to tell
+    (np.linspace(6.0, 9.0, 40), np.linspace(5.25, 5.99, 5), 6.0, 5.25),  # any floor: 7/8 of it
+])
+def test_faint_floor_follows_the_particles_above_it(above: np.ndarray, below: np.ndarray,
+                                                    floor: float, expected: float) -> None:
+    assert faint_floor(np.concatenate([above, below]), floor) == pytest.approx(expected)
+
+
+@pytest.mark.parametrize("seed", [0, 2])
+def test_faint_particles_straddling_the_floor_are_kept(monkeypatch: pytest.MonkeyPatch,
+                                                       seed: int) -> None:
+    """60 faint particles (contrast 0.16 noise sigmas): the floor alone drops 8-18 % of them."""
+    faint = synthetic_micrograph((1024, 1024), n_particles=60, diameter_px=40, snr=0.16, seed=seed)
+    truth = np.column_stack([faint.x, faint.y])
+    config = preset("default", diameter_angstrom=60)
+    kept = score_distance(_xy(pick_micrograph(_micrograph(faint, 1.5), config)), truth, 20)
+    monkeypatch.setattr(picker, "faint_floor", lambda merit, floor: floor)
+    floored = score_distance(_xy(pick_micrograph(_micrograph(faint, 1.5), config)), truth, 20)
+    assert kept.recall >= floored.recall + 0.05 and kept.f1 > floored.f1
+
+
+@pytest.mark.parametrize("seed", range(8))
+def test_noise_alone_never_lowers_the_floor(monkeypatch: pytest.MonkeyPatch, seed: int) -> None:
+    empty = _micrograph(synthetic_micrograph((1024, 1024), n_particles=0, diameter_px=40,
+                                             seed=seed), 1.5)
+    config = preset("default", diameter_angstrom=60)
+    picks = len(pick_micrograph(empty, config))
+    monkeypatch.setattr(picker, "faint_floor", lambda merit, floor: floor)
+    assert picks == len(pick_micrograph(empty, config))
