@@ -113,19 +113,18 @@ def pick_micrograph(micrograph: Micrograph, config: PickerConfig) -> Picks:
     candidates, candidate_merit = pick_at_size(
         micrograph, replace(config, min_figure_of_merit=None), diameter_px, edge_px,
         _bin_factor(diameter_px, config.working_diameter_px))
-    strong = candidate_merit >= (floor or 0.0)
-    centres, merit = candidates[strong], candidate_merit[strong]
+    judged = candidates[candidate_merit >= (floor or 0.0)]  # what a smaller size is judged against
+    keep = candidate_merit >= (0.0 if floor is None else faint_floor(candidate_merit, floor))
+    centres, merit = candidates[keep], candidate_merit[keep]
     size_px = diameter_px
     for crowded_pass in range(MAX_CROWDED_PASSES if config.crowded_diameter_fraction > 0 else 0):
-        smaller = _unless_crowded(micrograph, config, size_px, edge_px, centres,
+        smaller = _unless_crowded(micrograph, config, size_px, edge_px, judged,
                                   merged=crowded_pass == 0 and diameter_px <= configured_px)
         if smaller is None:
             break
         centres, merit = smaller
+        judged = centres
         size_px *= config.crowded_diameter_fraction
-    if size_px == diameter_px and floor is not None:  # no smaller size taken: the given size's
-        keep = candidate_merit >= faint_floor(candidate_merit, floor)
-        centres, merit = candidates[keep], candidate_merit[keep]
     return Picks(x=centres[:, 1], y=centres[:, 0], figure_of_merit=merit,
                  diameter_px=configured_px, pixel_size_angstrom=pixel_size,
                  micrograph_shape=micrograph.shape, micrograph=micrograph.path,
