@@ -50,6 +50,12 @@ MAX_FALL = 2.0  # a fall this steep from a signal to the next trial diameter mea
 #                 again further on, ends a smaller, stronger object's curve (contamination: 21-39
 #                 at 0.62-0.75 D, then the particles' 6); between two values with a signal, the
 #                 particle's own curve falls at most 1.67 x per step (14 sets, 0.75-1.33 D)
+REGROWTH_DIP = 0.85  # a curve that falls below this x its best signal so far, and then rises again
+REGROWTH_MARGIN = 1.15  # to less than this x that best, has met a larger object (a carbon edge,
+#                         contamination) after the particle: it ends at the fall (the one case on
+#                         18 sets at 0.75-1.33 D: a tetramer given 1.33 x, 6.9 falling to 5.6 at
+#                         1.3 D, 7.6 at 1.6 D; hollow walls -> whole shell rise without such a
+#                         fall, or from a single value, see before_regrowth)
 MAX_PACKING = 1.0  # strong responses denser than one per d x d are not particles of diameter d
 MIN_STRONG = 10  # nor are fewer than this many in the region (contamination, ice, carbon)
 STEP = 1.1  # ratio between neighbouring trial diameters
@@ -224,13 +230,15 @@ def checked_diameter_px(data: np.ndarray, config: PickerConfig, diameter_px: flo
     """The diameter to pick ``data`` at: ``diameter_px`` (the configured one), unless the
     plateau of its learned-template curve, measured from ``diameter_px / CHECK_BELOW`` to
     ``CHECK_ABOVE * diameter_px``, lies more than ``DEAD_BAND`` away from it. The curve stops at
-    a jump (``MAX_STEP``) after a signal and starts after a fall (``MAX_FALL``) to a later
-    signal, and a value is a spike only against trial diameters that were measured (not against
-    ones with too few or too dense responses)."""
+    a jump (``MAX_STEP``) after a signal or at a regrowth (:func:`before_regrowth`) and starts
+    after a fall (``MAX_FALL``) to a later signal, and a value is a spike only against trial
+    diameters that were measured (not against ones with too few or too dense responses)."""
     ratios = STEP ** np.arange(np.ceil(-np.log(CHECK_BELOW) / np.log(STEP)),
                                np.floor(np.log(CHECK_ABOVE) / np.log(STEP)) + 1)
     raw = after_fall(before_jump(_raw_curve(data, ratios * diameter_px, config)))
-    found = plateau(ratios, _signal(raw), neighbours=np.where(raw > 0, raw, np.nan))[1]
+    neighbours = np.where(raw > 0, raw, np.nan)
+    signal = before_regrowth(_without_spikes(_signal(raw), neighbours, np.nan), raw)
+    found = plateau(ratios, signal, neighbours=neighbours)[1]
     if np.isnan(found) or abs(np.log(found)) <= np.log(DEAD_BAND):
         return diameter_px
     return float(found * diameter_px)
@@ -242,6 +250,27 @@ def before_jump(raw: np.ndarray) -> np.ndarray:
     signal."""
     before = _last_measured_before(raw)
     return _zero_from_first(raw, (before >= MIN_SIGNAL_SNR) & (raw > MAX_STEP * before))
+
+
+def before_regrowth(signal: np.ndarray, raw: np.ndarray) -> np.ndarray:
+    """``signal`` (a curve after its signal floor, spikes removed) with 0 from the first trial
+    diameter measured in ``raw`` (before the floor) below ``REGROWTH_DIP`` x the best signal
+    before it, when that best is a plateau (two trial diameters within ``PLATEAU_LEVEL`` of it)
+    and nothing after rises to ``REGROWTH_MARGIN`` x it: the rise after such a fall is another,
+    larger object's curve, and the particle's plateau came first. Unchanged when nothing after
+    the fall rises above that best (the plateau before it wins anyway), or when the best is one
+    value (a hollow shell's walls, from a dozen responses: 5.0, 5.8, a fall to 4.6, then the
+    whole shell's 5.8 from 120)."""
+    best_before = np.concatenate([[0.0], np.maximum.accumulate(signal)[:-1]])
+    fall = (raw > 0) & (raw < REGROWTH_DIP * best_before)
+    if not fall.any():
+        return signal
+    first = int(np.argmax(fall))
+    best = best_before[first]
+    if (np.count_nonzero(signal[:first] >= PLATEAU_LEVEL * best) < 2
+            or not best < signal[first:].max() < REGROWTH_MARGIN * best):
+        return signal
+    return np.where(np.arange(len(signal)) >= first, 0.0, signal)
 
 
 def after_fall(raw: np.ndarray) -> np.ndarray:

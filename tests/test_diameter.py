@@ -12,6 +12,7 @@ from cryostream.diameter import (
     SizeEvidence,
     after_fall,
     before_jump,
+    before_regrowth,
     before_takeover,
     checked_diameter_px,
     estimate_diameter,
@@ -90,6 +91,23 @@ def test_the_check_stops_at_a_jump_after_a_signal() -> None:
 def test_the_check_starts_after_a_smaller_stronger_object(raw: list[float],
                                                          expected: list[float]) -> None:
     assert np.array_equal(after_fall(np.array(raw)), expected)
+
+
+@pytest.mark.parametrize(("signal", "stops_at"), [
+    # a tetramer given 1.33 x (simulated, carbon): its plateau, a fall, then a larger object's bump
+    ([6.9, 6.9, 6.7, 6.4, 6.2, 5.6, 7.1, 7.6, 5.4], 5),
+    ([6.9, 6.9, 6.7, 6.4, 6.2, 5.6, 7.1, 8.1, 5.4], None),  # the bump is clearly higher: it wins
+    ([5.0, 5.8, 4.6, 5.8, 5.8, 5.8, 5.8, 5.6, 4.6], None),  # a shell's walls: one value, no plateau
+    ([8.7, 8.8, 8.9, 8.7, 5.2, 5.2], None),  # the particle's own fall, nothing after it
+    ([5.6, 5.7, 6.0, 6.2, 6.6, 6.7, 7.2, 7.6], None),  # a steady rise (apoferritin given 0.75 x)
+])
+def test_the_check_stops_at_a_fall_before_a_larger_objects_bump(signal: list[float],
+                                                                 stops_at: int | None) -> None:
+    raw = np.array(signal)  # every trial diameter measured; 4.6 is below the signal floor
+    floored = np.where(raw >= 5.0, raw, 0.0)
+    expected = (floored if stops_at is None
+                else np.where(np.arange(len(raw)) >= stops_at, 0.0, floored))
+    assert np.array_equal(before_regrowth(floored, raw), expected)
 
 
 def test_the_estimate_stops_where_a_larger_object_takes_over() -> None:
