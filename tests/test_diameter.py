@@ -3,7 +3,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from cryostream.bench.simulate import simulate_micrograph
+from cryostream.bench.simulate import Conditions, simulate_micrograph
 from cryostream.bench.simulated_sets import simulated_set
 from cryostream.bench.synthetic import synthetic_micrograph
 from cryostream.config import preset
@@ -188,3 +188,25 @@ def test_the_check_keeps_a_diameter_close_to_the_measured_one(crowded: list[Micr
     assert checked_diameter_px(crowded[0].data, config, 40.0) == 40.0
     corrected = checked_diameter_px(crowded[0].data, config, 28.0)
     assert corrected > 28.0 * DEAD_BAND
+
+
+@pytest.mark.parametrize(("particle_shape", "diameter_angstrom", "pixel_size", "dose", "given",
+                          "lowest", "highest"), [
+    # faint (30 e/Å²): the curve is flat at 4.5-5.0 and used to enlarge 1.33 x to 1.77 x
+    ("two-domain", 150.0, 1.05, 30.0, 1.33, 0.8, 1.33),
+    # clear: a hollow shell given 0.75 x still grows to the whole shell
+    ("shell", 130.0, 1.0, 40.0, 0.75, 0.85, 1.15),
+])
+def test_the_check_enlarges_only_on_a_curve_that_rises(particle_shape: str,
+                                                       diameter_angstrom: float,
+                                                       pixel_size: float, dose: float,
+                                                       given: float, lowest: float,
+                                                       highest: float) -> None:
+    conditions = Conditions((2048, 2048), pixel_size, particle_shape, diameter_angstrom,
+                            area_fraction=0.3, dose_per_angstrom2=dose,
+                            ice_angstrom=(200.0, 900.0), defocus_angstrom=11400.0,
+                            contaminations=1)
+    image = simulate_micrograph(conditions, seed=23001).image
+    true_px = diameter_angstrom / pixel_size
+    checked = checked_diameter_px(image, preset("default"), given * true_px) / true_px
+    assert lowest <= checked <= highest
