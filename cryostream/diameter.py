@@ -65,12 +65,11 @@ MIN_ACROSS_DIAMETERS = 8.0  # a trial diameter must fit this many times across t
 CHECK_BELOW, CHECK_ABOVE = 1.65, 1.35  # the picker's check: from D / 1.65 to 1.35 D (diameters
 #                                        given from memory or as a box size are more often too big)
 DEAD_BAND = 1.15  # the picker keeps the configured diameter when the measured one is this close,
-MIN_ENLARGING_RISE = 1.15  # or larger and the curve's plateau is both less than this above its
-WEAK_SIGNAL_SNR = 6.0  # lowest value and under this: a flat curve near the noise (4.2-4.9) says
-#                        nothing about size (faint micrographs given 1.33 x: 5.0-5.8, 1.11-1.14
-#                        above the lowest, enlarged to 1.6-1.8 D; given 0.75 x, the particle's
-#                        rise is 1.17-2.3, or 1.14 at 6.1 on a hollow shell whose walls a smaller
-#                        diameter splits)
+MIN_ENLARGING_RISE = 1.15  # or larger and the curve's best value is less than this above the
+#                            lowest before it: a flat curve near the noise (4.2-4.9) says nothing
+#                            about size (faint micrographs given 1.33 x rise 1.11-1.14 and were
+#                            enlarged to 1.6-1.8 D; given 0.75 x, the particle's curve rises
+#                            1.17-2.3, or from trial diameters with no particle-like response)
 REFINE_STEPS = 3  # at most this many re-measurements around the estimate,
 REFINE_SPAN = 1.65  # each from 1 / 1.65 to 1.65 times it
 BAND_SPAN = CHECK_BELOW * CHECK_ABOVE  # the longest band of trial diameters measured at one binning
@@ -236,8 +235,7 @@ def checked_diameter_px(data: np.ndarray, config: PickerConfig, diameter_px: flo
     """The diameter to pick ``data`` at: ``diameter_px`` (the configured one), unless the
     plateau of its learned-template curve, measured from ``diameter_px / CHECK_BELOW`` to
     ``CHECK_ABOVE * diameter_px``, lies more than ``DEAD_BAND`` away from it (and, to enlarge
-    it, rises ``MIN_ENLARGING_RISE`` above the curve's lowest measured value or reaches
-    ``WEAK_SIGNAL_SNR``). The curve stops at
+    it, rises ``MIN_ENLARGING_RISE`` above its lowest value before the best). The curve stops at
     a jump (``MAX_STEP``) after a signal or at a regrowth (:func:`before_regrowth`) and starts
     after a fall (``MAX_FALL``) to a later signal, and a value is a spike only against trial
     diameters that were measured (not against ones with too few or too dense responses)."""
@@ -249,10 +247,17 @@ def checked_diameter_px(data: np.ndarray, config: PickerConfig, diameter_px: flo
     signal = before_regrowth(_without_spikes(_signal(raw), neighbours, np.nan), raw)
     found = plateau(ratios, signal, neighbours=neighbours)[1]
     if (np.isnan(found) or abs(np.log(found)) <= np.log(DEAD_BAND)
-            or (found > 1 and signal.max() < min(WEAK_SIGNAL_SNR,
-                                                 MIN_ENLARGING_RISE * measured[measured > 0].min()))):
+            or (found > 1 and signal.max() < MIN_ENLARGING_RISE * _lowest_before(signal, measured))):
         return diameter_px
     return float(found * diameter_px)
+
+
+def _lowest_before(signal: np.ndarray, measured: np.ndarray) -> float:
+    """The lowest value of the ``measured`` curve at the trial diameters smaller than the best
+    ``signal``'s, ``STRONG_SNR`` where one gave no particle-like responses (too few or too
+    dense); infinite when there are none."""
+    before = measured[:int(np.argmax(signal))]
+    return float(np.where(before > 0, before, STRONG_SNR).min(initial=np.inf))
 
 
 def before_jump(raw: np.ndarray) -> np.ndarray:
