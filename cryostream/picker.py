@@ -25,8 +25,9 @@ from .threshold import adaptive_merit_threshold
 # When the given size's picks are kept below the floor (see faint_floor):
 MIN_FAINT_PICKS = 10  # at least this many above it
 FAINT_FLOOR_FRACTION = 0.875  # kept down to 7/8 of the floor (3.5 sigma at 4),
-MAX_BELOW_RATIO = 1.5  # when the candidates just below it are at most 1.5 x those just above
-#                        (faint particles: 0.8-0.85; noise: 3-12, 6 pooled, at a floor of 4)
+MAX_BELOW_RATIO = 2.0  # when the candidates just below it are at most 2 x those just above
+#                        (faint particles: 0.8-1.5, their mode below it on a low-dose micrograph;
+#                        noise: 3-12, 6 pooled, at a floor of 4)
 # When the smaller size's picks replace the given size's (see resolves_crowding):
 NEW_PICK_DIAMETERS = 0.5  # the picks it adds (over half a diameter from every given-size pick)
 MIN_NEW_FRACTION = 0.3  # number at least 30 % of the given size's picks,

@@ -230,7 +230,9 @@ def test_crowded_floor_follows_the_particles_both_sizes_find(refound_merit: tupl
 @pytest.mark.parametrize(("above", "below", "floor", "expected"), [
     (np.linspace(4.0, 6.0, 40), np.linspace(3.5, 3.99, 10), 4.0, 3.5),  # faint particles thin out
     (np.linspace(4.0, 6.6, 40), np.linspace(3.8, 3.99, 5), 4.0, 0.7 * 5.3),  # 0.7 x their median
-    (np.linspace(4.0, 6.0, 40), np.linspace(3.5, 3.99, 60), 4.0, 4.0),  # a noise tail grows
+    (np.linspace(4.0, 6.0, 40), np.linspace(3.5, 3.99, 18), 4.0, 3.5),  # their mode below it
+    (np.linspace(4.0, 6.0, 40), np.linspace(3.5, 3.99, 25), 4.0, 4.0),  # a noise tail grows
+    (np.linspace(4.0, 6.0, 40), np.linspace(3.5, 3.99, 60), 4.0, 4.0),
     (np.linspace(4.4, 6.4, 40), np.linspace(3.8, 3.99, 5), 4.0, 4.0),  # none just above
     (np.linspace(6.0, 9.0, 40), np.linspace(3.5, 3.99, 5), 4.0, 4.0),  # they score well above
     (np.linspace(4.0, 6.0, 9), np.linspace(3.5, 3.99, 2), 4.0, 4.0),  # too few to tell
