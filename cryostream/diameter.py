@@ -53,7 +53,7 @@ MAX_FALL = 2.0  # a fall this steep from a signal to the next trial diameter mea
 REGROWTH_DIP = 0.85  # a curve that falls below this x its best signal so far, and then rises again
 REGROWTH_MARGIN = 1.15  # to less than this x that best, has met a larger object (a carbon edge,
 #                         contamination) after the particle: it ends at the fall (the one case on
-#                         18 sets at 0.75-1.33 D: a tetramer given 1.33 x, 6.9 falling to 5.6 at
+#                         22 sets at 0.75-1.33 D: a tetramer given 1.33 x, 6.9 falling to 5.6 at
 #                         1.3 D, 7.6 at 1.6 D; hollow walls -> whole shell rise without such a
 #                         fall, or from a single value, see before_regrowth)
 MAX_PACKING = 1.0  # strong responses denser than one per d x d are not particles of diameter d
