@@ -50,12 +50,8 @@ MAX_FALL = 2.0  # a fall this steep from a signal to the next trial diameter mea
 #                 again further on, ends a smaller, stronger object's curve (contamination: 21-39
 #                 at 0.62-0.75 D, then the particles' 6); between two values with a signal, the
 #                 particle's own curve falls at most 1.67 x per step (14 sets, 0.75-1.33 D)
-REGROWTH_DIP = 0.85  # a curve that falls below this x its best signal so far, and then rises again
-REGROWTH_MARGIN = 1.15  # to less than this x that best, has met a larger object (a carbon edge,
-#                         contamination) after the particle: it ends at the fall (the one case on
-#                         22 sets at 0.75-1.33 D: a tetramer given 1.33 x, 6.9 falling to 5.6 at
-#                         1.3 D, 7.6 at 1.6 D; hollow walls -> whole shell rise without such a
-#                         fall, or from a single value, see before_regrowth)
+REGROWTH_DIP = 0.85  # a fall below this x the plateau so far, then a rise above it to less than
+REGROWTH_MARGIN = 1.15  # this x it: a larger object after the particle (see before_regrowth)
 MAX_PACKING = 1.0  # strong responses denser than one per d x d are not particles of diameter d
 MIN_STRONG = 10  # nor are fewer than this many in the region (contamination, ice, carbon)
 STEP = 1.1  # ratio between neighbouring trial diameters
@@ -65,11 +61,10 @@ MIN_ACROSS_DIAMETERS = 8.0  # a trial diameter must fit this many times across t
 CHECK_BELOW, CHECK_ABOVE = 1.65, 1.35  # the picker's check: from D / 1.65 to 1.35 D (diameters
 #                                        given from memory or as a box size are more often too big)
 DEAD_BAND = 1.15  # the picker keeps the configured diameter when the measured one is this close,
-MIN_ENLARGING_RISE = 1.15  # or larger and the curve's best value is less than this above the
-#                            lowest before it: a flat curve near the noise (4.2-4.9) says nothing
-#                            about size (faint micrographs given 1.33 x rise 1.11-1.14 and were
-#                            enlarged to 1.6-1.8 D; given 0.75 x, the particle's curve rises
-#                            1.17-2.3, or from trial diameters with no particle-like response)
+MIN_ENLARGING_RISE = 1.15  # or larger and the curve's best is less than this above the lowest
+#                            before it: a flat curve near the noise says nothing about size (faint
+#                            micrographs given 1.33 x: 1.11-1.14, enlarged to 1.6-1.8 D; given
+#                            0.75 x, particles rise 1.17-2.3 or from no particle-like response)
 REFINE_STEPS = 3  # at most this many re-measurements around the estimate,
 REFINE_SPAN = 1.65  # each from 1 / 1.65 to 1.65 times it
 BAND_SPAN = CHECK_BELOW * CHECK_ABOVE  # the longest band of trial diameters measured at one binning
@@ -272,11 +267,10 @@ def before_regrowth(signal: np.ndarray, raw: np.ndarray) -> np.ndarray:
     """``signal`` (a curve after its signal floor, spikes removed) with 0 from the first trial
     diameter measured in ``raw`` (before the floor) below ``REGROWTH_DIP`` x the best signal
     before it, when that best is a plateau (two trial diameters within ``PLATEAU_LEVEL`` of it)
-    and nothing after rises to ``REGROWTH_MARGIN`` x it: the rise after such a fall is another,
-    larger object's curve, and the particle's plateau came first. Unchanged when nothing after
-    the fall rises above that best (the plateau before it wins anyway), or when the best is one
-    value (a hollow shell's walls, from a dozen responses: 5.0, 5.8, a fall to 4.6, then the
-    whole shell's 5.8 from 120)."""
+    and what follows rises above it, but not to ``REGROWTH_MARGIN`` x it: a larger object's
+    curve (a carbon edge; one case on 22 sets at 0.75-1.33 D, a tetramer given 1.33 x: 6.9,
+    a fall to 5.6 at 1.3 D, 7.6 at 1.6 D). A hollow shell's walls are one value, not a plateau
+    (5.0, 5.8 from a dozen responses, a fall to 4.6, the whole shell's 5.8 from 120)."""
     best_before = np.concatenate([[0.0], np.maximum.accumulate(signal)[:-1]])
     fall = (raw > 0) & (raw < REGROWTH_DIP * best_before)
     if not fall.any():
