@@ -11,6 +11,7 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
+from .convert import percentiles
 from .peaks import disc_maxima, nonzero_pixels
 
 METHODS = ("kmeans", "gmm", "dbscan", "meanshift", "hdbscan")
@@ -60,7 +61,7 @@ def estimate_cluster_count(points: np.ndarray, shape: tuple[int, int], diameter_
         return np.empty((0, 2))
     flat_index = points[:, 0].astype(int) * shape[1] + points[:, 1].astype(int)
     if weights is not None:
-        weights = np.sqrt(np.minimum(weights, np.percentile(weights, WEIGHT_CLIP_PERCENTILE)))
+        weights = np.sqrt(np.minimum(weights, percentiles(weights, [WEIGHT_CLIP_PERCENTILE])[0]))
     density: np.ndarray = np.bincount(flat_index, weights,
                                       minlength=shape[0] * shape[1]).reshape(shape)
     density = density.astype(np.float32)

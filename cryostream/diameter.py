@@ -25,7 +25,7 @@ from typing import Any
 import numpy as np
 
 from .config import DEFAULT_DIAMETER_RANGE_ANGSTROM, PickerConfig
-from .convert import bin_blocks, bin_factor_for, to_uint8
+from .convert import bin_blocks, bin_factor_for, median_value, to_uint8
 from .filters import apply_pipeline, resolve_step
 from .io import Micrograph
 from .peaks import disc_maxima
@@ -163,7 +163,7 @@ def _band_curve(data: np.ndarray, diameters_px: np.ndarray, config: PickerConfig
         response = radial_template(image, **resolve_step(learned, diameter)[1])
         strong = response[disc_maxima(response, diameter / 2, STRONG_SNR)]
         if len(strong) >= MIN_STRONG and len(strong) * diameter ** 2 <= MAX_PACKING * image.size:
-            snr[index] = float(np.median(strong))
+            snr[index] = median_value(strong)
     return snr
 
 

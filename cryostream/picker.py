@@ -15,7 +15,7 @@ import numpy as np
 
 from .cluster import Clusters, cluster_points, points_from_image
 from .config import PickerConfig
-from .convert import bin_blocks, bin_factor_for, to_uint8
+from .convert import bin_blocks, bin_factor_for, median_value, to_uint8
 from .diameter import checked_diameter_px, has_template_step
 from .filters import apply_pipeline
 from .io import BadInputError, Micrograph
@@ -238,11 +238,11 @@ def resolves_crowding(centres: np.ndarray, crowded_centres: np.ndarray,
         return False
     outnumbered = (trial and new.sum() >= OUTNUMBERING_NEW_FRACTION * len(centres)
                    and crowded_area >= MIN_CROWDED_DENSITY * area_px)
-    median_new = np.median(to_given[new])
+    median_new = median_value(to_given[new])
     if (median_new < nearest_new * diameter_px
             or (median_new > MAX_NEW_DISTANCE_DIAMETERS * diameter_px and not outnumbered)):
         return False
-    return bool(np.median(crowded_merit[new])
+    return bool(median_value(crowded_merit[new])
                 >= MIN_NEW_MERIT_RATIO * _refound_merit(crowded_merit, to_given, diameter_px))
 
 
@@ -271,7 +271,7 @@ def faint_floor(merit: np.ndarray, floor: float) -> float:
     above = merit[merit >= floor]
     if len(above) < MIN_FAINT_PICKS:
         return floor
-    lowered = float(np.clip(MIN_NEW_MERIT_RATIO * np.median(above), FAINT_FLOOR_FRACTION * floor,
+    lowered = float(np.clip(MIN_NEW_MERIT_RATIO * median_value(above), FAINT_FLOOR_FRACTION * floor,
                             floor))
     added = np.count_nonzero((merit >= lowered) & (merit < floor))
     if added > MAX_BELOW_RATIO * np.count_nonzero(above < 2 * floor - lowered):
@@ -282,7 +282,7 @@ def faint_floor(merit: np.ndarray, floor: float) -> float:
 def _refound_merit(crowded_merit: np.ndarray, to_given: np.ndarray, diameter_px: float) -> float:
     """The median figure of merit of the smaller size's picks that re-find a given-size pick
     (``to_given``, their distances to the nearest one, under ``SAME_CENTRE_DIAMETERS``)."""
-    return float(np.median(crowded_merit[to_given < SAME_CENTRE_DIAMETERS * diameter_px]))
+    return float(median_value(crowded_merit[to_given < SAME_CENTRE_DIAMETERS * diameter_px]))
 
 
 def figure_of_merit(values: np.ndarray, clusters: Clusters, diameter_px: float) -> np.ndarray:
