@@ -5,11 +5,13 @@ import pytest
 from conftest import bench_set
 
 from cryostream import picker
+from cryostream.bench.simulate import simulate_micrograph
+from cryostream.bench.simulated_sets import simulated_set
 from cryostream.bench.synthetic import SyntheticMicrograph, synthetic_micrograph
 from cryostream.config import preset
 from cryostream.io import BadInputError, Micrograph, read_micrograph
 from cryostream.metrics import Counts, score_distance
-from cryostream.picker import crowded_floor, faint_floor, pick_micrograph, resolves_crowding
+from cryostream.picker import accounts_for, crowded_floor, faint_floor, pick_micrograph, resolves_crowding
 from cryostream.star import read_coordinates
 
 
@@ -93,6 +95,41 @@ def test_a_diameter_the_check_enlarged_is_not_taken_for_merged_neighbours(
     picks = pick_micrograph(_micrograph(crowded, 1.0), preset("default", diameter_angstrom=given_px))
     assert (picks.picked_diameter_px > given_px) is not merged
     assert calls == [merged]
+
+
+_LATTICE = np.array([(row, col) for row in range(100, 1000, 100) for col in range(100, 1000, 100)],
+                    float)
+_RING = np.array([(np.cos(angle), np.sin(angle)) for angle in np.linspace(0, 2 * np.pi, 5,
+                                                                          endpoint=False)])
+
+
+@pytest.mark.parametrize(("given", "enlarged", "expected"), [
+    (_LATTICE, _LATTICE + 3, True),  # the same particles, re-centred
+    ((_LATTICE[:, None] + 36 * _RING).reshape(-1, 2), _LATTICE, True),  # split walls, 80 px shells
+    (_LATTICE, _LATTICE[::10] + 50, False),  # a few large objects between the particles
+    (_LATTICE, _LATTICE[:40], False),  # fewer than half of them
+    (_LATTICE, _LATTICE[:41], True),
+    (np.empty((0, 2)), _LATTICE[:3], True),
+    (_LATTICE, np.empty((0, 2)), False),
+])
+def test_enlarged_picks_must_account_for_the_given_size_picks(given: np.ndarray,
+                                                              enlarged: np.ndarray,
+                                                              expected: bool) -> None:
+    assert accounts_for(given, enlarged, 80.0) is expected
+
+
+def test_a_box_sized_diameter_is_not_enlarged_to_contamination() -> None:
+    """Simulated 125 Å shells with two contaminations, given 1.6 x (a box size): the diameter
+    check enlarges to 2 x, where the picks are the contamination and a few shells (13 picks, F1
+    0.06); they account for 15 % of the given size's picks, so those are kept (F1 0.77)."""
+    conditions = simulated_set("sim-shell-2k").conditions(2, 8)
+    sample = simulate_micrograph(conditions, seed=2)
+    micrograph = Micrograph(sample.image, conditions.pixel_size_angstrom, Path("shells.mrc"))
+    given_angstrom = 1.6 * conditions.diameter_angstrom
+    picks = pick_micrograph(micrograph, preset("default", diameter_angstrom=given_angstrom))
+    assert picks.picked_diameter_px == pytest.approx(given_angstrom / conditions.pixel_size_angstrom)
+    truth = np.column_stack([sample.x, sample.y])
+    assert _recall(picks, truth, conditions.diameter_angstrom / conditions.pixel_size_angstrom / 2) >= 0.6
 
 
 def test_hollow_particles_are_not_split_by_the_smaller_size() -> None:
