@@ -1,3 +1,5 @@
+import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -301,3 +303,25 @@ def test_noise_alone_never_lowers_the_floor(monkeypatch: pytest.MonkeyPatch, see
     picks = len(pick_micrograph(empty, config))
     monkeypatch.setattr(picker, "faint_floor", lambda merit, floor: floor)
     assert picks == len(pick_micrograph(empty, config))
+
+
+def test_picking_does_not_load_numpy_ma() -> None:
+    """np.median and np.percentile import numpy.ma (15-50 ms of every start-up) to check for
+    masked arrays; the picker's own order statistics do not."""
+    code = ("import sys; from pathlib import Path; import numpy as np\n"
+            "from cryostream.config import preset\n"
+            "from cryostream.io import Micrograph\n"
+            "from cryostream.picker import pick_micrograph\n"
+            "image = np.random.default_rng(1).normal(size=(512, 512)).astype(np.float32)\n"
+            "rows, cols = np.mgrid[:512, :512]\n"
+            "for row in range(64, 512, 96):\n"
+            "    for col in range(64, 512, 96):\n"
+            "        image[np.hypot(rows - row, cols - col) <= 20] -= 1.0\n"
+            "picks = pick_micrograph(Micrograph(image, 1.0, Path('m.mrc')),\n"
+            "                        preset('default', diameter_angstrom=40))\n"
+            "assert len(picks) >= 16, len(picks)\n"
+            "print('numpy.ma' in sys.modules)\n")
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                            timeout=120, cwd=Path(__file__).parent.parent)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == "False"
