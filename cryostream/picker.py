@@ -27,7 +27,8 @@ MIN_FAINT_PICKS = 10  # at least this many above it
 FAINT_FLOOR_FRACTION = 0.875  # kept down to 7/8 of the floor (3.5 sigma at 4),
 MAX_BELOW_RATIO = 2.0  # when the candidates just below it are at most 2 x those just above
 #                        (faint particles: 0.8-1.5, their mode below it on a low-dose micrograph;
-#                        noise: 3-12, 6 pooled, at a floor of 4)
+#                        noise: 3-12, 6 pooled, at a floor of 4), or when they reach 1 / 1.25
+MAX_DEEPER_RATIO = 1.25  # of those as far below them (the particles' mode just below the floor)
 # When the diameter check enlarged the given diameter (see accounts_for), the enlarged picks must lie
 ACCOUNTED_DIAMETERS = 0.75  # within 0.75 enlarged diameters of at least half of the given size's
 MIN_ACCOUNTED_FRACTION = 0.5  # picks (enlargements that helped, 30 sets: 0.5-1; to contamination or
@@ -299,16 +300,20 @@ def faint_floor(merit: np.ndarray, floor: float) -> float:
     ``FAINT_FLOOR_FRACTION`` x ``floor``. Only when there are at least ``MIN_FAINT_PICKS`` picks
     above it, and the candidates it would add are at most ``MAX_BELOW_RATIO`` x as many as those
     as far above it: a noise tail grows about 7 x per half sigma going down (at 4 sigma), while
-    faint particles thin out, so noise alone leaves the floor where it is."""
+    faint particles thin out, so noise alone leaves the floor where it is. Or when the candidates
+    it would add (at least ``MIN_FAINT_PICKS``) outnumber those as far below them (by
+    ``MAX_DEEPER_RATIO``): the particles' own mode lies just below the floor, where a noise tail
+    would go on growing."""
     above = merit[merit >= floor]
     if len(above) < MIN_FAINT_PICKS:
         return floor
     lowered = float(np.clip(MIN_NEW_MERIT_RATIO * median_value(above), FAINT_FLOOR_FRACTION * floor,
                             floor))
     added = np.count_nonzero((merit >= lowered) & (merit < floor))
-    if added > MAX_BELOW_RATIO * np.count_nonzero(above < 2 * floor - lowered):
-        return floor
-    return lowered
+    deeper = np.count_nonzero((merit >= 2 * lowered - floor) & (merit < lowered))
+    thinning = added <= MAX_BELOW_RATIO * np.count_nonzero(above < 2 * floor - lowered)
+    mode_near_floor = added >= MIN_FAINT_PICKS and deeper <= MAX_DEEPER_RATIO * added
+    return lowered if thinning or mode_near_floor else floor
 
 
 def _refound_merit(crowded_merit: np.ndarray, to_given: np.ndarray, diameter_px: float) -> float:

@@ -270,8 +270,16 @@ def test_crowded_floor_follows_the_particles_both_sizes_find(refound_merit: tupl
     (np.linspace(4.0, 6.0, 40), np.linspace(3.5, 3.99, 10), 4.0, 3.5),  # faint particles thin out
     (np.linspace(4.0, 6.6, 40), np.linspace(3.8, 3.99, 5), 4.0, 0.7 * 5.3),  # 0.7 x their median
     (np.linspace(4.0, 6.0, 40), np.linspace(3.5, 3.99, 18), 4.0, 3.5),  # their mode below it
-    (np.linspace(4.0, 6.0, 40), np.linspace(3.5, 3.99, 25), 4.0, 4.0),  # a noise tail grows
-    (np.linspace(4.0, 6.0, 40), np.linspace(3.5, 3.99, 60), 4.0, 4.0),
+    # a noise tail grows, also further down
+    (np.linspace(4.0, 6.0, 40), np.r_[np.linspace(3.5, 3.99, 25), np.linspace(3.0, 3.49, 75)],
+     4.0, 4.0),
+    (np.linspace(4.0, 6.0, 40), np.r_[np.linspace(3.5, 3.99, 60), np.linspace(3.0, 3.49, 180)],
+     4.0, 4.0),
+    # many just below, fewer further down: the particles' mode (simulated low-dose: 41 then 36)
+    (np.linspace(4.0, 6.0, 40), np.r_[np.linspace(3.5, 3.99, 25), np.linspace(3.0, 3.49, 31)],
+     4.0, 3.5),
+    (np.linspace(4.0, 6.0, 40), np.r_[np.linspace(3.5, 3.99, 25), np.linspace(3.0, 3.49, 32)],
+     4.0, 4.0),
     (np.linspace(4.4, 6.4, 40), np.linspace(3.8, 3.99, 5), 4.0, 4.0),  # none just above
     (np.linspace(6.0, 9.0, 40), np.linspace(3.5, 3.99, 5), 4.0, 4.0),  # they score well above
     (np.linspace(4.0, 6.0, 9), np.linspace(3.5, 3.99, 2), 4.0, 4.0),  # too few to tell
