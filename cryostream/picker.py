@@ -115,15 +115,16 @@ def pick_micrograph(micrograph: Micrograph, config: PickerConfig) -> Picks:
     diameter_px = (checked_diameter_px(micrograph.data, config, configured_px)
                    if config.correct_diameter and has_template_step(config) else configured_px)
     floor = config.min_figure_of_merit
+    strong = floor or 0.0  # picks above it judge an enlarged size and a smaller one
     unfloored = replace(config, min_figure_of_merit=None)
     candidates, candidate_merit = _candidates(micrograph, unfloored, diameter_px)
     if diameter_px > configured_px:
         given, given_merit = _candidates(micrograph, unfloored, configured_px)
-        if not accounts_for(given[given_merit >= (floor or 0.0)],
-                            candidates[candidate_merit >= (floor or 0.0)], diameter_px):
+        if not accounts_for(given[given_merit >= strong], candidates[candidate_merit >= strong],
+                            diameter_px):
             diameter_px, candidates, candidate_merit = configured_px, given, given_merit
     edge_px = config.edge_diameters * diameter_px
-    judged = candidates[candidate_merit >= (floor or 0.0)]  # what a smaller size is judged against
+    judged = candidates[candidate_merit >= strong]  # what a smaller size is judged against
     keep = candidate_merit >= (0.0 if floor is None else faint_floor(candidate_merit, floor))
     centres, merit = candidates[keep], candidate_merit[keep]
     size_px = diameter_px
