@@ -320,7 +320,7 @@ def faint_floor(merit: np.ndarray, floor: float) -> float:
 def _refound_merit(crowded_merit: np.ndarray, to_given: np.ndarray, diameter_px: float) -> float:
     """The median figure of merit of the smaller size's picks that re-find a given-size pick
     (``to_given``, their distances to the nearest one, under ``SAME_CENTRE_DIAMETERS``)."""
-    return float(median_value(crowded_merit[to_given < SAME_CENTRE_DIAMETERS * diameter_px]))
+    return median_value(crowded_merit[to_given < SAME_CENTRE_DIAMETERS * diameter_px])
 
 
 def figure_of_merit(values: np.ndarray, clusters: Clusters, diameter_px: float) -> np.ndarray:

@@ -4,7 +4,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from conftest import bench_set
+from conftest import ROOT, bench_set
 
 from cryostream import picker
 from cryostream.bench.simulate import simulate_micrograph
@@ -330,6 +330,6 @@ def test_picking_does_not_load_numpy_ma() -> None:
             "assert len(picks) >= 16, len(picks)\n"
             "print('numpy.ma' in sys.modules)\n")
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
-                            timeout=120, cwd=Path(__file__).parent.parent)
+                            timeout=120, cwd=ROOT)
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip() == "False"
