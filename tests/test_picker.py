@@ -121,17 +121,20 @@ def test_enlarged_picks_must_account_for_the_given_size_picks(given: np.ndarray,
 
 
 def test_a_box_sized_diameter_is_not_enlarged_to_contamination() -> None:
-    """Simulated 125 Å shells with two contaminations, given 1.6 x (a box size): the diameter
-    check enlarges to 2 x, where the picks are the contamination and a few shells (13 picks, F1
-    0.06); they account for 15 % of the given size's picks, so those are kept (F1 0.77)."""
+    """Simulated 125 Å shells with two contaminations, given 1.6 x (a box size): with the
+    template learned from the plain mean of its seeds, the diameter check enlarged to 2 x, where
+    the picks were the contamination and a few shells (13 picks, F1 0.06), and only
+    :func:`accounts_for` kept the given size (F1 0.77); with unit-norm seeds the check measures
+    the shells (1.1 x their diameter; recall 0.77)."""
     conditions = simulated_set("sim-shell-2k").conditions(2, 8)
     sample = simulate_micrograph(conditions, seed=2)
     micrograph = Micrograph(sample.image, conditions.pixel_size_angstrom, Path("shells.mrc"))
     given_angstrom = 1.6 * conditions.diameter_angstrom
     picks = pick_micrograph(micrograph, preset("default", diameter_angstrom=given_angstrom))
-    assert picks.picked_diameter_px == pytest.approx(given_angstrom / conditions.pixel_size_angstrom)
+    true_px = conditions.diameter_angstrom / conditions.pixel_size_angstrom
+    assert true_px / 1.15 <= picks.picked_diameter_px <= 1.15 * true_px
     truth = np.column_stack([sample.x, sample.y])
-    assert _recall(picks, truth, conditions.diameter_angstrom / conditions.pixel_size_angstrom / 2) >= 0.6
+    assert _recall(picks, truth, true_px / 2) >= 0.6
 
 
 def test_hollow_particles_are_not_split_by_the_smaller_size() -> None:

@@ -30,6 +30,37 @@ def test_radial_template_learns_the_particle_profile_and_beats_a_flat_disc() -> 
     assert learned[240:].std() == pytest.approx(1.0, rel=0.3)
 
 
+def _discs_and_contamination(seed: int, contaminated: bool) -> tuple[np.ndarray, np.ndarray]:
+    """Faint discs (radius 6 px, contrast 0.6) on white noise of sigma 1 and, when
+    ``contaminated``, three blobs twice as wide and 20 x as bright at random places; the discs
+    away from the blobs."""
+    rng = np.random.default_rng(seed)
+    yy, xx = np.mgrid[:320, :320]
+    image = rng.normal(size=(320, 320)).astype(np.float32)
+    centres = np.array([(r, c) for r in range(30, 300, 40) for c in range(30, 300, 40)])
+    for row, column in centres:
+        image[np.hypot(yy - row, xx - column) <= 6] += 0.6
+    blobs = rng.uniform(40, 280, size=(3, 2))
+    if contaminated:
+        for row, column in blobs:
+            image[np.hypot(yy - row, xx - column) <= 12] += 20.0
+    to_blobs = np.hypot(centres[:, None, 0] - blobs[:, 0], centres[:, None, 1] - blobs[:, 1])
+    return image, centres[to_blobs.min(axis=1) > 27]
+
+
+@pytest.mark.parametrize("seed", [1, 2, 5, 7])
+@pytest.mark.parametrize("unit_norm_seeds", [True, False])
+def test_unit_norm_seeds_keep_a_few_much_brighter_objects_from_taking_the_template_over(
+        seed: int, unit_norm_seeds: bool) -> None:
+    responses = []
+    for contaminated in (False, True):
+        image, centres = _discs_and_contamination(seed, contaminated)
+        learned = template.radial_template(image, radius_px=7.2, template_radius_px=22.5,
+                                           unit_norm_seeds=unit_norm_seeds)
+        responses.append(learned[centres[:, 0], centres[:, 1]].mean())
+    assert (responses[1] >= 0.97 * responses[0]) == unit_norm_seeds
+
+
 def test_radial_template_without_enough_seeds_is_the_disc_response() -> None:
     noise = np.random.default_rng(4).normal(size=(128, 128)).astype(np.float32)
     np.testing.assert_allclose(  # the template correlates in Fourier space: float32 rounding
