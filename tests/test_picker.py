@@ -7,7 +7,7 @@ import pytest
 from conftest import ROOT, bench_set
 
 from cryostream import picker
-from cryostream.bench.simulate import simulate_micrograph
+from cryostream.bench.simulate import Conditions, simulate_micrograph
 from cryostream.bench.simulated_sets import simulated_set
 from cryostream.bench.synthetic import SyntheticMicrograph, synthetic_micrograph
 from cryostream.config import preset
@@ -135,6 +135,27 @@ def test_a_box_sized_diameter_is_not_enlarged_to_contamination() -> None:
     assert true_px / 1.15 <= picks.picked_diameter_px <= 1.15 * true_px
     truth = np.column_stack([sample.x, sample.y])
     assert _recall(picks, truth, true_px / 2) >= 0.6
+
+
+def test_faint_particles_given_too_large_a_diameter_are_picked_at_a_smaller_size() -> None:
+    """Two-domain particles at low defocus (faint) given 1.33 x: the diameter check's curve
+    stays at noise level, and 2 picks reach the floor at that size (recall 0.04); at 0.75 x
+    that size 20 do."""
+    conditions = Conditions((1024, 1024), 0.9, "two-domain", 110.0, area_fraction=0.35,
+                            defocus_angstrom=8000.0)
+    sample = simulate_micrograph(conditions, seed=4)
+    micrograph = Micrograph(sample.image, conditions.pixel_size_angstrom, Path("faint.mrc"))
+    picks = pick_micrograph(micrograph, preset("default", diameter_angstrom=1.33 * 110.0))
+    true_px = 110.0 / conditions.pixel_size_angstrom
+    assert picks.picked_diameter_px == pytest.approx(0.75 * 1.33 * true_px)
+    assert _recall(picks, np.column_stack([sample.x, sample.y]), true_px / 2) >= 0.5
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_noise_alone_is_not_picked_at_a_smaller_size(seed: int) -> None:
+    empty = synthetic_micrograph((1024, 1024), n_particles=0, diameter_px=40, seed=seed)
+    picks = pick_micrograph(_micrograph(empty, 1.5), preset("default", diameter_angstrom=60))
+    assert picks.picked_diameter_px == 40
 
 
 def test_hollow_particles_are_not_split_by_the_smaller_size() -> None:
