@@ -112,11 +112,12 @@ def size_evidence(micrograph: Micrograph, diameters_angstrom: np.ndarray,
     """The learned-template curve of one micrograph over ``diameters_angstrom``, measured in
     bands at most ``band_span`` long (``config`` supplies the conversion and the
     learned-template step of its pipeline; default when None). Its templates average the seeds'
-    plain patches: with unit-norm seeds the many weak maxima of a trial diameter far below the
-    particle count as much as particles do (crowded TRPV1: a plateau at 0.25 x, not 0.88 x)."""
+    plain patches, whatever the pipeline says: with unit-norm seeds the many weak maxima of a
+    trial diameter far below the particle count as much as particles do (crowded TRPV1: a
+    plateau at 0.25 x, not 0.88 x)."""
     diameters = np.asarray(diameters_angstrom, dtype=float)
     raw = _raw_curve(micrograph.data, diameters / _pixel_size(micrograph), config or PickerConfig(),
-                     band_span, unit_norm_seeds=False)
+                     band_span, plain_seeds=True)
     return SizeEvidence(diameters, _signal(after_fall(before_takeover(raw))))
 
 
@@ -136,7 +137,7 @@ def _signal(raw: np.ndarray) -> np.ndarray:
 
 
 def _raw_curve(data: np.ndarray, diameters_px: np.ndarray, config: PickerConfig,
-               band_span: float = BAND_SPAN, unit_norm_seeds: bool = True) -> np.ndarray:
+               band_span: float = BAND_SPAN, plain_seeds: bool = False) -> np.ndarray:
     """:func:`template_curve` before its ``MIN_SIGNAL_SNR`` floor (0 only where a trial
     diameter had too few strong responses or more than particles can pack)."""
     snr = np.zeros(len(diameters_px))
@@ -144,27 +145,27 @@ def _raw_curve(data: np.ndarray, diameters_px: np.ndarray, config: PickerConfig,
     while start < len(diameters_px):
         stop = start + int(np.searchsorted(diameters_px[start:], diameters_px[start] * band_span
                                            * (1 + 1e-9), "right"))
-        snr[start:stop] = _band_curve(data, diameters_px[start:stop], config, unit_norm_seeds)
+        snr[start:stop] = _band_curve(data, diameters_px[start:stop], config, plain_seeds)
         start = stop
     return snr
 
 
 def _band_curve(data: np.ndarray, diameters_px: np.ndarray, config: PickerConfig,
-                unit_norm_seeds: bool) -> np.ndarray:
+                plain_seeds: bool) -> np.ndarray:
     middle = float(np.sqrt(diameters_px[0] * diameters_px[-1]))
     factor = bin_factor_for(middle, WORKING_DIAMETER_PX)
     side = min(int(np.ceil(REGION_DIAMETERS * middle)), *data.shape)
     top = (np.array(data.shape) - side) // 2
     region = data[top[0]:top[0] + side, top[1]:top[1] + side]
     steps, learned = _template_step(config.pipeline)
+    forced = {"unit_norm_seeds": False} if plain_seeds else {}
     image = apply_pipeline(to_uint8(bin_blocks(region, factor), config.low_percentile,
                                     config.high_percentile), steps, middle / factor)
     snr = np.zeros(len(diameters_px))
     for index, diameter in enumerate(diameters_px / factor):
         if MIN_ACROSS_DIAMETERS * diameter > min(image.shape):
             continue
-        response = radial_template(image, **resolve_step(learned, diameter)[1],
-                                   unit_norm_seeds=unit_norm_seeds)
+        response = radial_template(image, **{**resolve_step(learned, diameter)[1], **forced})
         strong = response[disc_maxima(response, diameter / 2, STRONG_SNR)]
         if len(strong) >= MIN_STRONG and len(strong) * diameter ** 2 <= MAX_PACKING * image.size:
             snr[index] = median_value(strong)

@@ -169,6 +169,18 @@ def test_the_estimate_is_the_median_micrograph_the_larger_for_an_even_count(
     assert estimate.micrographs == len(middles)
 
 
+@pytest.mark.parametrize("unit_norm_seeds", [True, False])
+def test_the_estimate_learns_from_plain_seeds_whatever_the_pipeline_says(
+        crowded: list[Micrograph], unit_norm_seeds: bool) -> None:
+    default = preset("default")
+    pipeline = [{**step, "unit_norm_seeds": unit_norm_seeds}
+                if step.get("filter") == "radial_template" else step for step in default.pipeline]
+    measured = micrograph_evidence(crowded[0], (40, 90), preset("default", pipeline=pipeline))
+    expected = micrograph_evidence(crowded[0], (40, 90), default)
+    np.testing.assert_array_equal(measured.snr, expected.snr)
+    assert expected.snr.max() > 0
+
+
 def test_pure_noise_has_no_diameter() -> None:
     noise = np.random.default_rng(0).normal(size=(768, 768)).astype(np.float32)
     with pytest.raises(ValueError, match="no particle-like signal"):
