@@ -58,7 +58,9 @@ MIN_NEW_MERIT_RATIO = 0.7  # and score like the re-found ones (crowded real data
 MIN_CROWDED_DENSITY = 0.25  # and finds one per 4 diameters squared (crowded 0.29-0.9; faint noise 0.1-0.22)
 MIN_PICKS_TO_COMPARE = 5
 MAX_CROWDED_PASSES = 2  # down to 0.7 x 0.7 x the given diameter: a box size is 1.5-2 x a particle
-MIN_TRIAL_DIAMETERS = 8.0  # the smaller size is tried on the central quarter, at least this wide,
+TRIAL_SIDE_FRACTIONS = (0.25, 0.5)  # the smaller size is tried on a central part, the first of these
+MIN_TRIAL_PICKS = 30  # fractions of each side holding this many picks (else the last),
+MIN_TRIAL_DIAMETERS = 8.0  # at least this many diameters wide,
 TRIAL_LENIENCY = 0.5  # with half the fractions above, so the trial rarely skips a crowded one
 SPLIT_TRIAL_LENIENCY = 0.8  # but 0.8 x the re-found fraction when the picks are not ``merged``
 CROWDED_MIN_WORKING_RATIO = 0.8  # the smaller size is binned to at least 0.8 x working_diameter_px
@@ -196,15 +198,14 @@ def _unless_crowded(micrograph: Micrograph, config: PickerConfig, diameter_px: f
     """The picks (centres, figures of merit) made at ``crowded_diameter_fraction`` of the
     diameter (binned no coarser than ``CROWDED_MIN_WORKING_RATIO`` x ``working_diameter_px``)
     when :func:`resolves_crowding` says they should replace ``centres`` (``merged``: see
-    there), else None. The smaller size is tried on the central quarter first and run on all
-    of it only when it passes there, so an uncrowded micrograph pays a quarter of its cost. Its
-    picks are judged above the floor and then kept down to :func:`crowded_floor`."""
+    there), else None. The smaller size is tried on a central part first (:func:`trial_part`)
+    and run on all of it only when it passes there, so an uncrowded micrograph pays a quarter
+    (or a sixteenth) of its cost. Its picks are judged above the floor and then kept down to
+    :func:`crowded_floor`."""
     crowded_px = config.crowded_diameter_fraction * diameter_px
     factor = _bin_factor(crowded_px, CROWDED_MIN_WORKING_RATIO * config.working_diameter_px,
                          at_least=True)
-    centre, offset = _central_part(micrograph, diameter_px)
-    inside = np.all((centres >= offset + edge_px)
-                    & (centres <= offset + np.array(centre.shape) - 1 - edge_px), axis=1)
+    centre, offset, inside = trial_part(micrograph, diameter_px, centres, edge_px)
     if not resolves_crowding(centres[inside] - offset,
                              *pick_at_size(centre, config, crowded_px, edge_px, factor),
                              diameter_px, centre.data.size, trial=True, merged=merged):
@@ -221,16 +222,26 @@ def _unless_crowded(micrograph: Micrograph, config: PickerConfig, diameter_px: f
     return crowded_centres[keep], crowded_merit[keep]
 
 
-def _central_part(micrograph: Micrograph, diameter_px: float) -> tuple[Micrograph, np.ndarray]:
-    """The central quarter of the micrograph (half of each side, at least
-    ``MIN_TRIAL_DIAMETERS`` diameters across) and its (row, col) offset: where the smaller size
-    is tried before it is run on the whole micrograph."""
-    side = np.maximum(np.array(micrograph.shape) // 2,
-                      int(np.ceil(MIN_TRIAL_DIAMETERS * diameter_px)))
-    side = np.minimum(side, micrograph.shape)
-    start = (np.array(micrograph.shape) - side) // 2
+def trial_part(micrograph: Micrograph, diameter_px: float, centres: np.ndarray,
+               edge_px: float) -> tuple[Micrograph, np.ndarray, np.ndarray]:
+    """Where a smaller size is tried before it is run on the whole micrograph: a central part,
+    its (row, col) offset and which of ``centres`` lie in it, at least ``edge_px`` from its
+    border. The part takes the first of ``TRIAL_SIDE_FRACTIONS`` of each side (at least
+    ``MIN_TRIAL_DIAMETERS`` diameters across, in pixels as ``centres``) that holds
+    ``MIN_TRIAL_PICKS`` of them, else the last: the trial compares picks, so it needs enough,
+    and a crowded 4k micrograph holds that many in a sixteenth of its area (crowded TRPV1 at its
+    label diameter: a trial of 0.065 s on a quarter, 0.02 s on a sixteenth)."""
+    for side_fraction in TRIAL_SIDE_FRACTIONS:
+        side = np.maximum((side_fraction * np.array(micrograph.shape)).astype(int),
+                          int(np.ceil(MIN_TRIAL_DIAMETERS * diameter_px)))
+        side = np.minimum(side, micrograph.shape)
+        start = (np.array(micrograph.shape) - side) // 2
+        inside = np.all((centres >= start + edge_px) & (centres <= start + side - 1 - edge_px),
+                        axis=1)
+        if np.count_nonzero(inside) >= MIN_TRIAL_PICKS:
+            break
     data = micrograph.data[start[0]:start[0] + side[0], start[1]:start[1] + side[1]]
-    return Micrograph(data, micrograph.pixel_size_angstrom, micrograph.path), start
+    return Micrograph(data, micrograph.pixel_size_angstrom, micrograph.path), start, inside
 
 
 def pick_at_size(micrograph: Micrograph, config: PickerConfig, diameter_px: float,

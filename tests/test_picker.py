@@ -13,7 +13,14 @@ from cryostream.bench.synthetic import SyntheticMicrograph, synthetic_micrograph
 from cryostream.config import preset
 from cryostream.io import BadInputError, Micrograph, read_micrograph
 from cryostream.metrics import Counts, score_distance
-from cryostream.picker import accounts_for, crowded_floor, faint_floor, pick_micrograph, resolves_crowding
+from cryostream.picker import (
+    accounts_for,
+    crowded_floor,
+    faint_floor,
+    pick_micrograph,
+    resolves_crowding,
+    trial_part,
+)
 from cryostream.star import read_coordinates
 
 
@@ -234,6 +241,23 @@ def test_a_trial_where_the_given_size_found_a_few_picks_among_many_runs_the_whol
     merit = np.full(len(smaller), 10.0)
     assert resolves_crowding(given, smaller, merit, 60, 500.0 ** 2, trial=True)
     assert not resolves_crowding(given, smaller, merit, 60, 1600.0 ** 2, trial=True)
+
+
+@pytest.mark.parametrize(("spacing_px", "diameter_px", "side_px"), [
+    (40, 20, 256),  # 36 picks in a quarter of each side: tried there
+    (60, 20, 512),  # 25 there: tried on half of each side
+    (40, 50, 400),  # a quarter is under 8 diameters across: 400 px
+])
+def test_a_smaller_size_is_tried_on_the_smallest_central_part_holding_enough_picks(
+        spacing_px: int, diameter_px: float, side_px: int) -> None:
+    micrograph = Micrograph(np.zeros((1024, 1024), np.float32), 1.0, Path("crowded.mrc"))
+    centres = np.array([(row, col) for row in range(spacing_px // 2, 1024, spacing_px)
+                        for col in range(spacing_px // 2, 1024, spacing_px)], float)
+    part, offset, inside = trial_part(micrograph, diameter_px, centres, edge_px=5.0)
+    assert part.shape == (side_px, side_px)
+    assert tuple(offset) == ((1024 - side_px) // 2,) * 2
+    expected = np.all((centres >= offset + 5) & (centres <= offset + side_px - 6), axis=1)
+    assert np.array_equal(inside, expected)
 
 
 def test_picks_respect_minimum_distance_and_edges(synthetic: SyntheticMicrograph) -> None:
