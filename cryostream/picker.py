@@ -50,9 +50,10 @@ MERGED_DISTANCE_DIAMETERS = 0.8  # a whole particle away from them (median dista
 #                                  0.05-0.59 at 0.58-0.67 D (apoferritin given 0.87 x: 0.59 at 0.67),
 MAX_NEW_DISTANCE_DIAMETERS = 1.5  # the new picks lie among the given ones (median distance to
 #                                   the nearest: crowded 0.8-1.1 D; noise on a sparse one: 2.5-5)
-OUTNUMBERING_NEW_FRACTION = 2.0  # a trial's new picks this many per given one outnumber them
-#                                   (crowded4k-trpv1 given 1.33 x: 3.2-6.5 per pick, 1.2-2.0 D
-#                                   away; sparse sets: 0.7-1.5, 1.1-2.7 D away, density < 0.27)
+OUTNUMBERING_NEW_FRACTION = 2.0  # new picks this many per given one outnumber them (crowded4k-
+#                                   trpv1 given 1.33 x, trials: 3.2-6.5 per pick, 1.2-2.0 D away;
+#                                   a faint micrograph whose given size found 20 of 109 particles:
+#                                   2.15, 1.84 D; sparse sets: 0.7-1.5, 1.1-2.7 D, density < 0.27)
 MIN_NEW_MERIT_RATIO = 0.7  # and score like the re-found ones (crowded real data: 0.8-0.9; noise
 #                            from the finer binning: 0.55); kept down to this x them: crowded_floor
 MIN_CROWDED_DENSITY = 0.25  # and finds one per 4 diameters squared (crowded 0.29-0.9; faint noise 0.1-0.22)
@@ -278,9 +279,10 @@ def resolves_crowding(centres: np.ndarray, crowded_centres: np.ndarray,
     moves the centres; one that picks up noise adds weak picks (from its finer binning) or, on a
     faint sparse micrograph, few. The thresholds are the constants above. A ``trial`` on part of
     the micrograph, which only decides whether running the smaller size on all of it is worth the
-    time, halves them and needs only one pick; nor does it ask new picks that outnumber the given
-    ones (``OUTNUMBERING_NEW_FRACTION``, at the full density) to lie among them, as the few given
-    picks a merging size leaves in the part lie far apart. Only ``merged`` picks (made at the
+    time, halves them and needs only one pick. New picks that outnumber the given ones
+    (``OUTNUMBERING_NEW_FRACTION``, at the full density) need not lie among them: the few given
+    picks that a merging size leaves in a trial's part, or that a faint micrograph leaves above
+    the floor, lie far apart. Only ``merged`` picks (made at the
     given size, not by a smaller size already) may be re-found by few: picks that a smaller size
     made and that a still smaller one re-finds few of are being split, not unmerged (TRPV1 at its
     label diameter, tried at 0.49 D: 0.16-0.43 re-found; given 1.33 x, at 0.65 D: 0.40-0.66, so a
@@ -305,7 +307,7 @@ def resolves_crowding(centres: np.ndarray, crowded_centres: np.ndarray,
         return False
     if new.sum() < leniency * needed_new * len(centres) or refound < leniency * LEAST_REFOUND_FRACTION:
         return False
-    outnumbered = (trial and new.sum() >= OUTNUMBERING_NEW_FRACTION * len(centres)
+    outnumbered = (new.sum() >= OUTNUMBERING_NEW_FRACTION * len(centres)
                    and crowded_area >= MIN_CROWDED_DENSITY * area_px)
     median_new = median_value(to_given[new])
     if (median_new < nearest_new * diameter_px

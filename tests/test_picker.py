@@ -243,6 +243,22 @@ def test_a_trial_where_the_given_size_found_a_few_picks_among_many_runs_the_whol
     assert not resolves_crowding(given, smaller, merit, 60, 1600.0 ** 2, trial=True)
 
 
+@pytest.mark.parametrize(("side_px", "replaced"), [(900, True), (3000, False)])
+def test_new_picks_that_outnumber_the_given_ones_need_not_lie_among_them(side_px: int,
+                                                                        replaced: bool) -> None:
+    """Nine given picks 5 diameters apart (a faint micrograph: the given size found few above the
+    floor) and a smaller size's 300 more between them, most over 1.5 diameters from the nearest:
+    they replace the given picks where they pack as densely as particles, not where as sparse as
+    noise."""
+    given = np.array([(row, col) for row in (150, 450, 750) for col in (150, 450, 750)], float)
+    grid = np.array([(row, col) for row in range(25, 900, 50) for col in range(25, 900, 50)], float)
+    smaller = np.vstack([given, grid[np.min(np.hypot(*(grid[:, None] - given).T), axis=0) > 30]])
+    new_distance = np.min(np.hypot(*(smaller[9:, None] - given).T), axis=0)
+    assert np.median(new_distance) > 1.5 * 60
+    assert resolves_crowding(given, smaller, np.full(len(smaller), 10.0), 60,
+                             float(side_px) ** 2) == replaced
+
+
 @pytest.mark.parametrize(("spacing_px", "diameter_px", "side_px"), [
     (40, 20, 256),  # 36 picks in a quarter of each side: tried there
     (60, 20, 512),  # 25 there: tried on half of each side
