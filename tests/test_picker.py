@@ -14,6 +14,7 @@ from cryostream.config import preset
 from cryostream.io import BadInputError, Micrograph, read_micrograph
 from cryostream.metrics import Counts, score_distance
 from cryostream.picker import (
+    above_the_particles,
     accounts_for,
     crowded_floor,
     faint_floor,
@@ -156,6 +157,34 @@ def test_faint_particles_given_too_large_a_diameter_are_picked_at_a_smaller_size
     true_px = 110.0 / conditions.pixel_size_angstrom
     assert picks.picked_diameter_px == pytest.approx(0.75 * 1.33 * true_px)
     assert _recall(picks, np.column_stack([sample.x, sample.y]), true_px / 2) >= 0.5
+
+
+@pytest.mark.parametrize("seed", [2, 5])
+def test_picks_on_contamination_far_above_the_particles_are_dropped(seed: int) -> None:
+    """Three dark contamination blobs score 5-10 x the particles (48-106 against 10-12): none of
+    them is picked, and the particles still are."""
+    conditions = Conditions((1024, 1024), 2.0, diameter_angstrom=150.0, contaminations=3,
+                            carbon=seed % 2 == 1)
+    sample = simulate_micrograph(conditions, seed=seed)
+    micrograph = Micrograph(sample.image, conditions.pixel_size_angstrom, Path("dirty.mrc"))
+    picks = pick_micrograph(micrograph, preset("default", diameter_angstrom=150.0))
+    on_ice = sample.open_ice[np.rint(picks.y).astype(int), np.rint(picks.x).astype(int)]
+    assert on_ice.all()
+    assert _recall(picks, np.column_stack([sample.x, sample.y]), 75.0 / 2) >= 0.7
+
+
+@pytest.mark.parametrize(("merit", "dropped"), [
+    ([60.0, 45.0, 30.0] + [8.0 + 0.02 * i for i in range(97)], 3),  # contamination: 3.7 x
+    ([9.0 * 1.01 ** i for i in range(100)], 0),  # particles' merit runs on without a gap
+    ([15.0] * 10 + [4.5] * 30, 0),  # strong particles among noise: a quarter of the picks
+    ([40.0] + [8.0] * 8, 0),  # too few picks to tell
+    ([30.0] + [0.0] * 20, 0),  # the rest scores nothing: no ratio to measure
+])
+def test_picks_far_above_the_rest_are_a_few_strongest_after_a_gap(merit: list[float],
+                                                                  dropped: int) -> None:
+    mask = above_the_particles(np.array(merit))
+    assert mask.sum() == dropped
+    assert np.array_equal(np.flatnonzero(mask), np.arange(dropped))
 
 
 @pytest.mark.parametrize("seed", range(6))
