@@ -40,7 +40,10 @@ MAX_SPIKE = 1.15  # a value this far above its neighbours is a larger object (co
 MAX_STEP = 1.5  # a rise this steep from one trial diameter with a signal to the next (10 % larger) is
 #                 a larger object taking over the template (contamination, the lattice of crowded
 #                 neighbours); the particle's own curve rises at most 1.35 x per step on 14 sets,
-#                 a hollow shell's 1.8-2.1 x jump (walls -> whole shell) comes from below the floor
+MIN_JUMP_SNR = 5.5  # unless it rises from a signal under this, barely above the noise: a hollow
+#                     shell's walls (5.0-5.5) before the whole shell (1.5-2.4 x), thick ice (5.35
+#                     at 0.47 D, then 8.5); from there, or from under the signal floor, a rise
+MAX_WEAK_STEP = 2.5  # this steep is one (contamination at 1.6 D: 5.3 -> 15.7; carbon: 4.3-6.1 x)
 TAKEOVER_AFTER_SIGNAL = 2.0  # the estimate's curves stop at a rise this steep after a signal (a
 #                             steeper cut than MAX_STEP: its bands' binning differs, which alone
 #                             makes rises of up to 1.7 x between neighbouring bands) ...
@@ -121,16 +124,6 @@ def size_evidence(micrograph: Micrograph, diameters_angstrom: np.ndarray,
     return SizeEvidence(diameters, _signal(after_fall(before_takeover(raw))))
 
 
-def template_curve(data: np.ndarray, diameters_px: np.ndarray, config: PickerConfig) -> np.ndarray:
-    """The strong responses' median signal-to-noise ratio at each of ``diameters_px``
-    (ascending).
-
-    The image is measured in bands of diameters at most ``BAND_SPAN`` apart,
-    each on a central region ``REGION_DIAMETERS`` across binned to ``WORKING_DIAMETER_PX``, so
-    the cost per band does not depend on the image size."""
-    return _signal(_raw_curve(data, diameters_px, config))
-
-
 def _signal(raw: np.ndarray) -> np.ndarray:
     """``raw`` where it reaches ``MIN_SIGNAL_SNR``, else 0."""
     return np.where(raw >= MIN_SIGNAL_SNR, raw, 0.0)
@@ -138,8 +131,11 @@ def _signal(raw: np.ndarray) -> np.ndarray:
 
 def _raw_curve(data: np.ndarray, diameters_px: np.ndarray, config: PickerConfig,
                band_span: float = BAND_SPAN, plain_seeds: bool = False) -> np.ndarray:
-    """:func:`template_curve` before its ``MIN_SIGNAL_SNR`` floor (0 only where a trial
-    diameter had too few strong responses or more than particles can pack)."""
+    """The strong responses' median signal-to-noise ratio at each of ``diameters_px``
+    (ascending; 0 where a trial diameter had too few strong responses or more than particles can
+    pack), measured in bands of diameters at most ``band_span`` apart, each on a central region
+    ``REGION_DIAMETERS`` across binned to ``WORKING_DIAMETER_PX`` (a cost per band that does not
+    depend on the image size)."""
     snr = np.zeros(len(diameters_px))
     start = 0
     while start < len(diameters_px):
@@ -262,10 +258,11 @@ def _lowest_before(signal: np.ndarray, measured: np.ndarray) -> float:
 
 def before_jump(raw: np.ndarray) -> np.ndarray:
     """``raw`` (a curve before its signal floor) with 0 from the first trial diameter whose value
-    is more than ``MAX_STEP`` times that of the last one measured before it, when that one had a
-    signal."""
+    is more than ``MAX_STEP`` times that of the last one measured before it, when that one
+    reached ``MIN_JUMP_SNR``, or more than ``MAX_WEAK_STEP`` times it, whatever it was."""
     before = _last_measured_before(raw)
-    return _zero_from_first(raw, (before >= MIN_SIGNAL_SNR) & (raw > MAX_STEP * before))
+    return _zero_from_first(raw, ((before >= MIN_JUMP_SNR) & (raw > MAX_STEP * before))
+                            | ((before > 0) & (raw > MAX_WEAK_STEP * before)))
 
 
 def before_regrowth(signal: np.ndarray, raw: np.ndarray) -> np.ndarray:

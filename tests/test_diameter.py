@@ -82,6 +82,18 @@ def test_the_check_stops_at_a_jump_after_a_signal() -> None:
 
 
 @pytest.mark.parametrize(("raw", "expected"), [
+    ([5.35, 8.5, 9.5, 10.4, 12.0, 9.3], [5.35, 8.5, 9.5, 10.4, 12.0, 9.3]),  # thick ice: rising
+    ([5.1, 9.7, 10.1], [5.1, 9.7, 10.1]),  # out of the noise; a hollow shell's walls, whole shell
+    ([6.0, 6.2, 9.5, 10.0], [6.0, 6.2, 0.0, 0.0]),  # from a clear signal, 1.5 x is a jump
+    ([5.2, 13.5, 14.0], [5.2, 0.0, 0.0]),  # from a weak one, 2.5 x is
+    ([4.5, 0.0, 12.0], [4.5, 0.0, 0.0]),  # and from under the floor (a carbon edge)
+])
+def test_a_curve_rising_out_of_the_noise_is_no_jump(raw: list[float],
+                                                     expected: list[float]) -> None:
+    assert np.array_equal(before_jump(np.array(raw)), expected)
+
+
+@pytest.mark.parametrize(("raw", "expected"), [
     # contamination smaller than the particle at the smallest trial diameters (simulated shells)
     ([0.0, 35.6, 21.5, 4.5, 5.7, 5.8, 5.9], [0.0, 0.0, 0.0, 4.5, 5.7, 5.8, 5.9]),
     ([32.6, 38.7, 5.7, 0.0, 4.7, 6.2, 6.5], [0.0, 0.0, 5.7, 0.0, 4.7, 6.2, 6.5]),
