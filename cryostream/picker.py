@@ -309,11 +309,11 @@ def resolves_crowding(centres: np.ndarray, crowded_centres: np.ndarray,
     time, halves them and needs only one pick. New picks that outnumber the given ones
     (``OUTNUMBERING_NEW_FRACTION``, at the full density) need not lie among them: the few given
     picks that a merging size leaves in a trial's part, or that a faint micrograph leaves above
-    the floor, lie far apart. Only ``merged`` picks (made at the
-    given size, not by a smaller size already) may be re-found by few: picks that a smaller size
-    made and that a still smaller one re-finds few of are being split, not unmerged (TRPV1 at its
-    label diameter, tried at 0.49 D: 0.16-0.43 re-found; given 1.33 x, at 0.65 D: 0.40-0.66, so a
-    trial then needs ``SPLIT_TRIAL_LENIENCY`` x the fraction, not half). Nor are picks made at a
+    the floor, lie far apart. Only ``merged`` picks (made at the given size, not by a smaller
+    size already) may be re-found by few: picks that a smaller size made and that a still
+    smaller one re-finds few of are being split, not unmerged (TRPV1 at its label diameter, tried
+    at 0.49 D: 0.16-0.43 re-found; given 1.33 x, at 0.65 D: 0.40-0.66, so a trial then needs
+    ``SPLIT_TRIAL_LENIENCY`` x the fraction, not half). Nor are picks made at a
     size the diameter check enlarged: it measured particles at least that big, which that size
     does not merge (sim-hollow-ice given 0.75 x, checked to 0.95 D: a smaller size splitting
     walls re-found 0.31 and added 0.56 picks per pick 0.82 D away, like merged neighbours)."""
