@@ -13,6 +13,7 @@ from cryostream.bench.synthetic import SyntheticMicrograph, synthetic_micrograph
 from cryostream.config import preset
 from cryostream.io import BadInputError, Micrograph, read_micrograph
 from cryostream.metrics import Counts, score_distance
+from cryostream.neighbours import nearest_distances
 from cryostream.picker import (
     above_the_particles,
     accounts_for,
@@ -261,12 +262,19 @@ def test_resolves_crowding_needs_many_new_strong_picks_at_the_same_centres() -> 
     assert replaces(few_new, merit, trial=True)
 
 
+def _given_and_grid_between(given: np.ndarray, side_px: int) -> np.ndarray:
+    """``given`` picks, then a smaller size's picks 50 px apart over a ``side_px`` square, those
+    over 30 px from every given one."""
+    grid = np.array([(row, col) for row in range(25, side_px, 50) for col in range(25, side_px, 50)],
+                    float)
+    return np.vstack([given, grid[nearest_distances(grid, given) > 30]])
+
+
 def test_a_trial_where_the_given_size_found_a_few_picks_among_many_runs_the_whole_pass() -> None:
     """Four given-size picks among 100 new ones 1.8 diameters from them: the distance measures how
     few the given picks are. Dense enough, the trial passes; as sparse as noise, it does not."""
     given = np.array([(150.0, 150.0), (150.0, 350.0), (350.0, 150.0), (350.0, 350.0)])
-    grid = np.array([(row, col) for row in range(25, 500, 50) for col in range(25, 500, 50)], float)
-    smaller = np.vstack([given, grid[np.min(np.hypot(*(grid[:, None] - given).T), axis=0) > 30]])
+    smaller = _given_and_grid_between(given, 500)
     merit = np.full(len(smaller), 10.0)
     assert resolves_crowding(given, smaller, merit, 60, 500.0 ** 2, trial=True)
     assert not resolves_crowding(given, smaller, merit, 60, 1600.0 ** 2, trial=True)
@@ -280,10 +288,8 @@ def test_new_picks_that_outnumber_the_given_ones_need_not_lie_among_them(side_px
     they replace the given picks where they pack as densely as particles, not where as sparse as
     noise."""
     given = np.array([(row, col) for row in (150, 450, 750) for col in (150, 450, 750)], float)
-    grid = np.array([(row, col) for row in range(25, 900, 50) for col in range(25, 900, 50)], float)
-    smaller = np.vstack([given, grid[np.min(np.hypot(*(grid[:, None] - given).T), axis=0) > 30]])
-    new_distance = np.min(np.hypot(*(smaller[9:, None] - given).T), axis=0)
-    assert np.median(new_distance) > 1.5 * 60
+    smaller = _given_and_grid_between(given, 900)
+    assert np.median(nearest_distances(smaller[len(given):], given)) > 1.5 * 60
     assert resolves_crowding(given, smaller, np.full(len(smaller), 10.0), 60,
                              float(side_px) ** 2) == replaced
 
