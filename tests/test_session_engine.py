@@ -25,13 +25,13 @@ CONFIG = preset("default", diameter_angstrom=DIAMETER_ANGSTROM)
 
 
 def session(out: Path, cancel: Cancellation | None = None, events: list | None = None,
-            retry_failed: bool = True) -> Session:
+            retry_failed: bool = True, executor: Executor | None = None) -> Session:
     def on_event(kind: str, fields: dict) -> None:
         if events is not None:
             events.append((kind, fields))
 
     options = SessionOptions("pick", OutputOptions(out), retry_failed=retry_failed)
-    return Session(options, CONFIG, Executor("inline"), cancel, on_event)
+    return Session(options, CONFIG, executor or Executor("inline"), cancel, on_event)
 
 
 def task(path: Path, out: Path, star_name: str | None = None) -> Task:
@@ -130,6 +130,25 @@ def test_cancellation_is_checked_between_every_micrograph(tmp_path: Path) -> Non
     assert summary.picked == 1 and summary.cancelled == "ABORT_NOW found"
     with Journal(out, readonly=True) as journal:
         assert journal.counts() == {"queued": 0, "done": 1, "failed": 0}
+
+
+def test_a_stop_puts_back_the_journal_rows_of_work_that_had_not_started(tmp_path: Path) -> None:
+    mics = [small_mrc(tmp_path / "in" / f"m{index}.mrc", index, (768, 768)) for index in range(6)]
+    out = tmp_path / "o"
+    with session(out) as earlier:
+        earlier.run([task(mics[-1], out)])
+    small_mrc(mics[-1], 99)  # changed since: picked again, its row still says done
+    with Journal(out, readonly=True) as journal:
+        row_before = journal.entry(str(mics[-1]))
+    with Executor("local", workers=1) as pool, session(out, executor=pool) as picking:
+        for path in mics:
+            assert picking.submit(task(path, out))
+    with Journal(out, readonly=True) as journal:
+        rows = {Path(entry.path): entry for entry in journal.entries()}
+    picked = [path for path in mics[:-1] if path in rows]
+    assert 0 < len(picked) < len(mics) - 1
+    assert rows[mics[-1]] == row_before
+    assert all(row.status == "done" for row in rows.values())
 
 
 def test_the_combined_star_is_rebuilt_from_the_journal(tmp_path: Path) -> None:

@@ -33,7 +33,7 @@ from .errors import (
 )
 from .executor import Executor
 from .folder import HEARTBEAT_SECONDS, output_lock, remove_stale_temporaries, write_heartbeat
-from .journal import FileState, Journal, journal_path
+from .journal import Entry, FileState, Journal, journal_path
 from .naming import micrograph_key
 from .outputs import picks_from_star, write_combined, write_outputs
 from .policy import apply_config_policy, record_configuration
@@ -60,13 +60,12 @@ class Session:
         self.on_event = on_event or (lambda kind, fields: None)
         self.summary = Summary()
         self.in_flight: dict[Future, tuple[Task, FileState | None]] = {}
+        self.rows_before: dict[Future, Entry | None] = {}
         self.done_picks: dict[str, tuple[str, Picks]] = {}
-        self.requeued = 0
-        self.stale_removed = 0
+        self.requeued = self.stale_removed = 0
         self._stack = ExitStack()
         self._next_heartbeat = 0.0
-        self.checked_first = False
-        self.config_recorded = False
+        self.checked_first = self.config_recorded = False
         self.journal: Journal
         self.sizing: AutoDiameter | None = None
 
@@ -251,6 +250,7 @@ class Session:
                 self.fail(task, reason)
             return False
         state = FileState.of(task.path)
+        before = self.journal.entry(task.key)
         with output_boundary(self.journal.path):
             if not self.config_recorded:
                 record_configuration(self.journal, self.config, self.diameter_mode)
@@ -260,6 +260,7 @@ class Session:
         future = self.executor.submit(pick_file, str(task.path), self.config, pixel_size,
                                       self.outputs.image_format is not None)
         self.in_flight[future] = (task, state)
+        self.rows_before[future] = before
         return True
 
     def check_first(self, task: Task) -> None:
@@ -284,6 +285,7 @@ class Session:
         finished = []
         for future in done:
             task, state = self.in_flight.pop(future)
+            self.rows_before.pop(future, None)
             try:
                 outcome = future.result()
             except CancelledError:
@@ -380,14 +382,17 @@ class Session:
         self.heartbeat()
 
     def stop(self, record: bool = True) -> None:
-        """Cancel work not started (it stays queued in the journal and is picked by the next
-        run); wait for work being picked and record it, unless ``record`` is off or a second
-        signal asked to stop now."""
+        """Cancel work not started (its journal row goes back to what it was, so the next run
+        picks it as it would have); wait for work being picked and record it, unless ``record``
+        is off or a second signal asked to stop now (that work stays queued, to be redone)."""
         for future in list(self.in_flight):
             if future.cancel():
-                del self.in_flight[future]
+                task, _ = self.in_flight.pop(future)
+                with output_boundary(self.journal.path):
+                    self.journal.restore(task.key, self.rows_before.pop(future))
         while record and self.in_flight and not self.cancel.forced:
             self.record_finished(TICK_SECONDS)
         if self.in_flight:
             self.executor.terminate()
             self.in_flight.clear()
+            self.rows_before.clear()

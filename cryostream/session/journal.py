@@ -163,6 +163,17 @@ class Journal:
                 "UPDATE micrographs SET status='failed', error=?, config_digest=?, completed_at=?,"
                 " attempts=attempts + 1 WHERE path=?", (error, config_digest, time.time(), key))
 
+    def restore(self, key: str, before: Entry | None) -> None:
+        """Put ``key``'s row back as it was before :meth:`mark_queued` (``before``; None: no row),
+        for work cancelled before it started: a stopped session leaves nothing queued that it
+        did not find queued."""
+        with self.transaction() as db:
+            db.execute("DELETE FROM micrographs WHERE path = ?", (key,))
+            if before is not None:
+                row = asdict(before)
+                db.execute(f"INSERT INTO micrographs ({', '.join(row)}) VALUES"
+                           f" ({', '.join('?' * len(row))})", tuple(row.values()))
+
     def entry(self, key: str) -> Entry | None:
         row = self._db.execute("SELECT * FROM micrographs WHERE path = ?", (key,)).fetchone()
         return Entry(**dict(row)) if row else None
