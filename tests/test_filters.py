@@ -64,3 +64,24 @@ def test_nested_pipeline_described_as_data_with_diameter_units() -> None:
              {"filter": "more_than", "threshold": 0.0}]
     direct = filters.more_than(filters.gaussian(image, 2.0), 0.0)
     np.testing.assert_allclose(apply_pipeline(image, steps, diameter_px=20.0), direct)
+
+
+@pytest.mark.parametrize("seed", range(3))
+@pytest.mark.parametrize("structured_fraction", [0.0, 0.55])
+def test_threshold_sigma_keeps_faint_particles_beside_carbon_and_contamination(
+        seed: int, structured_fraction: float) -> None:
+    random = np.random.default_rng(seed)
+    image = random.normal(0.0, 1.0, (256, 256)).astype(np.float32)
+    structured = int(structured_fraction * image.shape[1])
+    image[:, :structured] *= 30.0  # responses far stronger than any particle's
+    rows, cols = np.mgrid[:256, :256]
+    blobs = np.zeros(image.shape, bool)
+    for row in range(24, 256, 48):
+        blobs |= (rows - row) ** 2 + (cols - 230) ** 2 <= 25
+    image[blobs] += 3.0
+    kept = filters.threshold_sigma(image, 1.0) > 0
+    whole_image_rule = image > np.median(image) + 1.4826 * np.median(np.abs(image - np.median(image)))
+    if structured_fraction == 0:
+        assert np.array_equal(kept, whole_image_rule)
+    else:
+        assert kept[blobs].mean() > 0.9 and whole_image_rule[blobs].mean() < 0.1

@@ -174,6 +174,21 @@ def test_picks_on_contamination_far_above_the_particles_are_dropped(seed: int) -
     assert _recall(picks, np.column_stack([sample.x, sample.y]), 75.0 / 2) >= 0.7
 
 
+@pytest.mark.parametrize("seed", [2, 12])
+def test_faint_particles_beside_carbon_and_contamination_are_picked(seed: int) -> None:
+    """Hollow shells in thick ice beside a carbon film and two contamination blobs: the template
+    responses' sigma over the whole image put the threshold above every particle (recall 0.17
+    and 0.0); the sigma of its quieter parts does not."""
+    conditions = Conditions((2048, 2048), 1.14, "shell", 230.0, area_fraction=0.25,
+                            dose_per_angstrom2=30.0, ice_angstrom=(500.0, 1100.0), carbon=True,
+                            contaminations=2, defocus_angstrom=12680.0)
+    sample = simulate_micrograph(conditions, seed=seed)
+    micrograph = Micrograph(sample.image, conditions.pixel_size_angstrom, Path("carbon.mrc"))
+    picks = pick_micrograph(micrograph, preset("default", diameter_angstrom=230.0))
+    true_px = 230.0 / conditions.pixel_size_angstrom
+    assert _recall(picks, np.column_stack([sample.x, sample.y]), true_px / 2) >= 0.5
+
+
 @pytest.mark.parametrize(("merit", "dropped"), [
     ([60.0, 45.0, 30.0] + [8.0 + 0.02 * i for i in range(97)], 3),  # contamination: 3.7 x
     ([9.0 * 1.01 ** i for i in range(100)], 0),  # particles' merit runs on without a gap
