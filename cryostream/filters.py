@@ -28,7 +28,8 @@ MAD_TO_SIGMA = 1.4826
 ROBUST_SAMPLE = 100_000  # pixels: a regular subsample this large pins a median to ~0.3 %
 QUIET_TILES = 4  # threshold_sigma compares the whole image's sigma with that of its quieter tiles
 QUIET_QUANTILE = 0.25  # (this quantile of 4 x 4 tiles' sigmas) and takes the latter when the former
-QUIET_RATIO = 2.0  # is over this x it: particles alone make 1.0-1.6 (24 sets, carbon edges included)
+QUIET_RATIO = 2.0  # is over this x it: particles and carbon edges make 1.0-1.8 (28 sets, 6 micrographs
+#                    each), contamination and carbon filling much of a micrograph 2.0-3.8
 
 
 def less_than(image: np.ndarray, threshold: float) -> np.ndarray:
