@@ -26,6 +26,7 @@ from conftest import (
     journal_entries,
     mrc_bytes,
     run_cryostream,
+    small_mrc,
     statuses,
     wait_for,
     write_slowly,
@@ -39,8 +40,9 @@ from cryostream.session.folder import LOCK_NAME, remove_stale_temporaries
 from cryostream.session.journal import FileState, journal_path
 from cryostream.session.naming import mirrored_path
 from cryostream.session.outputs import COMBINED_STAR, picks_from_star
+from cryostream.session.selection import Selection
 from cryostream.star import read_coordinates, read_provenance, write_atomically, write_star
-from cryostream.watch.discovery import probe
+from cryostream.watch.discovery import Discovery, probe
 
 
 def assert_exactly_once(acquisition: Path, out: Path, micrographs: list[Path]) -> None:
@@ -75,6 +77,22 @@ def test_probe_tells_missing_folders_and_symlink_loops(tmp_path: Path) -> None:
     assert "directory" in probe(tmp_path / "folder.mrc")[1]
     os.symlink("loop.mrc", tmp_path / "loop.mrc")
     assert probe(tmp_path / "loop.mrc")[1] == "is a symbolic link loop"
+
+
+@pytest.mark.parametrize("same_time_stamp", [False, True])
+def test_waiting_micrographs_are_picked_in_acquisition_order(tmp_path: Path,
+                                                             same_time_stamp: bool) -> None:
+    """Oldest modification time first, then by path, in whatever order they were found."""
+    mics = [small_mrc(tmp_path / "in" / f"m{index}.mrc", index) for index in range(6)]
+    for age, path in enumerate(mics):
+        stamp = 1_700_000_000 if same_time_stamp else 1_700_000_000 - 60 * age
+        os.utime(path, (stamp, stamp))
+    expected = mics if same_time_stamp else mics[::-1]
+    discovery = Discovery(tmp_path / "in", tmp_path / "o", Selection(), quiet_seconds=0.0,
+                          is_wanted=lambda path, state: True, on_bad=lambda path, reason: None)
+    for path in reversed(expected):
+        discovery.observe(str(path))
+    assert [candidate.path for candidate in discovery.ready()] == expected
 
 
 def test_picks_read_back_from_a_star_and_stale_temporaries_go(tmp_path: Path) -> None:

@@ -171,15 +171,17 @@ class Discovery:
             else:
                 candidate.update(state, now)
 
-    def ready(self) -> Iterator[Candidate]:
-        """Waiting micrographs that are complete and due, oldest first."""
+    def ready(self) -> list[Candidate]:
+        """Waiting micrographs that are complete and due, in acquisition order: oldest
+        modification time first, then by path (a folder scan and a burst of events find them in
+        no particular order)."""
         now, wall = time.monotonic(), time.time()
-        for candidate in list(self.pending.values()):
-            state = candidate.state
-            if state is not None and now >= candidate.not_before and (
-                    candidate.complete_hint or now - candidate.changed_at >= self.quiet_seconds
-                    or wall - state.mtime >= self.quiet_seconds):
-                yield candidate
+        due = [candidate for candidate in self.pending.values()
+               if candidate.state is not None and now >= candidate.not_before and (
+                   candidate.complete_hint or now - candidate.changed_at >= self.quiet_seconds
+                   or wall - candidate.state.mtime >= self.quiet_seconds)]
+        return sorted(due, key=lambda candidate: (candidate.state.mtime if candidate.state else 0.0,
+                                                  str(candidate.path)))
 
     def hold(self, candidate: Candidate) -> None:
         """Keep a candidate waiting, not ready, until :meth:`release_held` (a micrograph that
