@@ -17,6 +17,7 @@ import numpy as np
 from .cluster import Clusters, cluster_points, points_from_image
 from .config import PickerConfig
 from .convert import bin_blocks, bin_factor_for, median_value, to_uint8
+from .crowding import MIN_NEW_MERIT_RATIO, crowded_floor, resolves_crowding, trial_part
 from .diameter import checked_diameter_px, has_template_step
 from .filters import apply_pipeline
 from .io import BadInputError, Micrograph
@@ -37,34 +38,8 @@ MIN_FALLBACK_GAIN = 3.0  # this many times as often (a two-domain particle split
 ACCOUNTED_DIAMETERS = 0.75  # within 0.75 enlarged diameters of at least half of the given size's
 MIN_ACCOUNTED_FRACTION = 0.5  # picks (enlargements that helped, 30 sets: 0.5-1; to contamination or
 #                               carbon: 0.08-0.4)
-# When the smaller size's picks replace the given size's (see resolves_crowding):
-NEW_PICK_DIAMETERS = 0.5  # the picks it adds (over half a diameter from every given-size pick)
-MIN_NEW_FRACTION = 0.3  # number at least 30 % of the given size's picks,
-SAME_CENTRE_DIAMETERS = 0.15  # it re-finds (within 0.15 diameters)
-MIN_REFOUND_FRACTION = 0.5  # most of the given size's picks (crowded real data 0.52-0.65, a synthetic
-#                             one 0.86; hollow walls 0.02-0.15, 0.3-0.49 if given 15-20 % too small),
-LEAST_REFOUND_FRACTION = 0.3  # or fewer, down to this, when it adds
-MANY_NEW_FRACTION = 0.5  # at least this many picks per given-size pick
-MERGED_DISTANCE_DIAMETERS = 0.8  # a whole particle away from them (median distance to the
-#                                  nearest): real data given 1.33 x re-find 0.32-0.49, add 0.68-3.8
-#                                  per pick at 0.87-1.3 D; hollow walls re-found 0.3-0.49 add
-#                                  0.05-0.59 at 0.58-0.67 D (apoferritin given 0.87 x: 0.59 at 0.67),
-MAX_NEW_DISTANCE_DIAMETERS = 1.5  # the new picks lie among the given ones (median distance to
-#                                   the nearest: crowded 0.8-1.1 D; noise on a sparse one: 2.5-5)
-OUTNUMBERING_NEW_FRACTION = 2.0  # new picks this many per given one outnumber them (crowded4k-
-#                                   trpv1 given 1.33 x, trials: 3.2-6.5 per pick, 1.2-2.0 D away;
-#                                   a faint micrograph whose given size found 20 of 109 particles:
-#                                   2.15, 1.84 D; sparse sets: 0.7-1.5, 1.1-2.7 D, density < 0.27)
-MIN_NEW_MERIT_RATIO = 0.7  # and score like the re-found ones (crowded real data: 0.8-0.9; noise
-#                            from the finer binning: 0.55); kept down to this x them: crowded_floor
-MIN_CROWDED_DENSITY = 0.25  # and finds one per 4 diameters squared (crowded 0.29-0.9; faint noise 0.1-0.22)
-MIN_PICKS_TO_COMPARE = 5
+# The smaller size's passes (see _unless_crowded; whether they replace picks: crowding):
 MAX_CROWDED_PASSES = 2  # down to 0.7 x 0.7 x the given diameter: a box size is 1.5-2 x a particle
-TRIAL_SIDE_FRACTIONS = (0.25, 0.5)  # the smaller size is tried on a central part, the first of these
-MIN_TRIAL_PICKS = 30  # fractions of each side holding this many picks (else the last),
-MIN_TRIAL_DIAMETERS = 8.0  # at least this many diameters wide,
-TRIAL_LENIENCY = 0.5  # with half the fractions above, so the trial rarely skips a crowded one
-SPLIT_TRIAL_LENIENCY = 0.8  # but 0.8 x the re-found fraction when the picks are not ``merged``
 CROWDED_MIN_WORKING_RATIO = 0.8  # the smaller size is binned to at least 0.8 x working_diameter_px
 # Picks that score far above the micrograph's particles (see above_the_particles):
 OUTLIER_GAP = 2.0  # the strongest picks, when they score at least 2 x the next one,
@@ -250,28 +225,6 @@ def _unless_crowded(micrograph: Micrograph, config: PickerConfig, diameter_px: f
     return crowded_centres[keep], crowded_merit[keep]
 
 
-def trial_part(micrograph: Micrograph, diameter_px: float, centres: np.ndarray,
-               edge_px: float) -> tuple[Micrograph, np.ndarray, np.ndarray]:
-    """Where a smaller size is tried before it is run on the whole micrograph: a central part,
-    its (row, col) offset and which of ``centres`` lie in it, at least ``edge_px`` from its
-    border. The part takes the first of ``TRIAL_SIDE_FRACTIONS`` of each side (at least
-    ``MIN_TRIAL_DIAMETERS`` diameters across, in pixels as ``centres``) that holds
-    ``MIN_TRIAL_PICKS`` of them, else the last: the trial compares picks, so it needs enough,
-    and a crowded 4k micrograph holds that many in a sixteenth of its area (crowded TRPV1 at its
-    label diameter: a trial of 0.065 s on a quarter, 0.02 s on a sixteenth)."""
-    for side_fraction in TRIAL_SIDE_FRACTIONS:
-        side = np.maximum((side_fraction * np.array(micrograph.shape)).astype(int),
-                          int(np.ceil(MIN_TRIAL_DIAMETERS * diameter_px)))
-        side = np.minimum(side, micrograph.shape)
-        start = (np.array(micrograph.shape) - side) // 2
-        inside = np.all((centres >= start + edge_px) & (centres <= start + side - 1 - edge_px),
-                        axis=1)
-        if np.count_nonzero(inside) >= MIN_TRIAL_PICKS:
-            break
-    data = micrograph.data[start[0]:start[0] + side[0], start[1]:start[1] + side[1]]
-    return Micrograph(data, micrograph.pixel_size_angstrom, micrograph.path), start, inside
-
-
 def pick_at_size(micrograph: Micrograph, config: PickerConfig, diameter_px: float,
                  edge_px: float, factor: int) -> tuple[np.ndarray, np.ndarray]:
     """Bin by ``factor``, convert, filter, cluster and clean for particles ``diameter_px``
@@ -288,74 +241,6 @@ def pick_at_size(micrograph: Micrograph, config: PickerConfig, diameter_px: floa
     centres = (clusters.centres.reshape(-1, 2) + 0.5) * factor - 0.5
     keep = _clean(centres, merit, micrograph.shape, diameter_px, edge_px, config)
     return centres[keep], merit[keep]
-
-
-def resolves_crowding(centres: np.ndarray, crowded_centres: np.ndarray,
-                      crowded_merit: np.ndarray, diameter_px: float, area_px: float,
-                      trial: bool = False, merged: bool = True) -> bool:
-    """Whether the picks made at a smaller size should replace ``centres``, made at
-    ``diameter_px`` on an image of ``area_px`` pixels (all in the same pixels).
-
-    Yes when the micrograph is crowded with particles smaller than the given diameter (labels and
-    boxes are often drawn at the longest dimension), which the given size merges: the smaller size
-    finds many (``MIN_CROWDED_DENSITY``), adds them between the given-size picks (not on them, not
-    far from them), re-finds the same centres where both find one (or, re-finding fewer, adds many
-    more a whole particle away: a much too large diameter merges most of them), and the particles
-    it adds score like those it re-finds. A smaller size that splits particles into parts (the
-    walls of a hollow shell) adds picks next to the centres, not a particle away from them, and
-    moves the centres; one that picks up noise adds weak picks (from its finer binning) or, on a
-    faint sparse micrograph, few. The thresholds are the constants above. A ``trial`` on part of
-    the micrograph, which only decides whether running the smaller size on all of it is worth the
-    time, halves them and needs only one pick. New picks that outnumber the given ones
-    (``OUTNUMBERING_NEW_FRACTION``, at the full density) need not lie among them: the few given
-    picks that a merging size leaves in a trial's part, or that a faint micrograph leaves above
-    the floor, lie far apart. Only ``merged`` picks (made at the given size, not by a smaller
-    size already) may be re-found by few: picks that a smaller size made and that a still
-    smaller one re-finds few of are being split, not unmerged (TRPV1 at its label diameter, tried
-    at 0.49 D: 0.16-0.43 re-found; given 1.33 x, at 0.65 D: 0.40-0.66, so a trial then needs
-    ``SPLIT_TRIAL_LENIENCY`` x the fraction, not half). Nor are picks made at a
-    size the diameter check enlarged: it measured particles at least that big, which that size
-    does not merge (sim-hollow-ice given 0.75 x, checked to 0.95 D: a smaller size splitting
-    walls re-found 0.31 and added 0.56 picks per pick 0.82 D away, like merged neighbours)."""
-    leniency = TRIAL_LENIENCY if trial else 1.0
-    crowded_area = len(crowded_centres) * diameter_px ** 2  # a diameter squared per pick
-    if (len(centres) < (1 if trial else MIN_PICKS_TO_COMPARE)
-            or crowded_area < leniency * MIN_CROWDED_DENSITY * area_px):
-        return False
-    to_given = nearest_distances(crowded_centres, centres)
-    new = to_given > NEW_PICK_DIAMETERS * diameter_px
-    same = SAME_CENTRE_DIAMETERS * diameter_px
-    refound = np.mean(nearest_distances(centres, crowded_centres) < same)
-    if refound >= (leniency if merged else max(leniency, SPLIT_TRIAL_LENIENCY)) * MIN_REFOUND_FRACTION:
-        needed_new, nearest_new = MIN_NEW_FRACTION, 0.0
-    elif merged:
-        needed_new, nearest_new = MANY_NEW_FRACTION, MERGED_DISTANCE_DIAMETERS
-    else:
-        return False
-    if new.sum() < leniency * needed_new * len(centres) or refound < leniency * LEAST_REFOUND_FRACTION:
-        return False
-    outnumbered = (new.sum() >= OUTNUMBERING_NEW_FRACTION * len(centres)
-                   and crowded_area >= MIN_CROWDED_DENSITY * area_px)
-    median_new = median_value(to_given[new])
-    if (median_new < nearest_new * diameter_px
-            or (median_new > MAX_NEW_DISTANCE_DIAMETERS * diameter_px and not outnumbered)):
-        return False
-    return bool(median_value(crowded_merit[new])
-                >= MIN_NEW_MERIT_RATIO * _refound_merit(crowded_merit, to_given, diameter_px))
-
-
-def crowded_floor(centres: np.ndarray, crowded_centres: np.ndarray, crowded_merit: np.ndarray,
-                  diameter_px: float, floor: float) -> float:
-    """The figure of merit a smaller size's picks need once :func:`resolves_crowding` has taken
-    them (same arguments; the picks at or above ``floor``): ``floor``, or less when the particles
-    both sizes find score lower, down to ``MIN_NEW_MERIT_RATIO`` x their median (the share of it
-    that the picks it adds had to reach). On a crowded micrograph the particles' own figures of
-    merit can straddle the floor: the picks this adds below it are 0.56-0.62 particles on
-    crowded4k-trpv1 (0.79 above it), 0.79-0.81 on sim-tetramer. A pass taken by mistake keeps
-    more of its mistake: sim-hollow-ice given 0.75 x, walls split (a pass that
-    :func:`resolves_crowding` now refuses), kept 49 more picks, 2 of them particles."""
-    to_given = nearest_distances(crowded_centres, centres)
-    return min(floor, MIN_NEW_MERIT_RATIO * _refound_merit(crowded_merit, to_given, diameter_px))
 
 
 def faint_floor(merit: np.ndarray, floor: float) -> float:
@@ -379,12 +264,6 @@ def faint_floor(merit: np.ndarray, floor: float) -> float:
     thinning = added <= MAX_BELOW_RATIO * np.count_nonzero(above < 2 * floor - lowered)
     mode_near_floor = added >= MIN_FAINT_PICKS and deeper <= MAX_DEEPER_RATIO * added
     return lowered if thinning or mode_near_floor else floor
-
-
-def _refound_merit(crowded_merit: np.ndarray, to_given: np.ndarray, diameter_px: float) -> float:
-    """The median figure of merit of the smaller size's picks that re-find a given-size pick
-    (``to_given``, their distances to the nearest one, under ``SAME_CENTRE_DIAMETERS``)."""
-    return median_value(crowded_merit[to_given < SAME_CENTRE_DIAMETERS * diameter_px])
 
 
 def figure_of_merit(values: np.ndarray, clusters: Clusters, diameter_px: float) -> np.ndarray:
