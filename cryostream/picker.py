@@ -27,9 +27,10 @@ from .threshold import adaptive_merit_threshold
 # When the given size's picks are kept below the floor (see faint_floor):
 MIN_FAINT_PICKS = 10  # at least this many above it
 FAINT_FLOOR_FRACTION = 0.875  # kept down to 7/8 of the floor (3.5 sigma at 4),
-MAX_BELOW_RATIO = 2.0  # when the candidates just below it are at most 2 x those just above
-#                        (faint particles: 0.8-1.5, their mode below it on a low-dose micrograph;
-#                        noise: 3-12, 6 pooled, at a floor of 4), or when they reach 1 / 1.25
+MAX_BELOW_RATIO = 2.0  # when the candidates just below it are at most 2 x those just above, and
+#                        those further down at most 2 x them (faint particles: 0.8-1.5, their mode
+#                        below it on a low-dose micrograph; noise: 3-12, 6 pooled, at a floor of 4;
+#                        at a template too small: 1.6, then 2.5), or when they reach 1 / 1.25
 MAX_DEEPER_RATIO = 1.25  # of those as far below them (the particles' mode just below the floor)
 # When fewer than MIN_FAINT_PICKS of the given size's picks reach the floor (see _smaller_if_faint):
 FAINT_FALLBACK_RATIO = 0.75  # the picks at this x the size are taken when they reach it at least
@@ -249,8 +250,11 @@ def faint_floor(merit: np.ndarray, floor: float) -> float:
     the median of the picks above it (as :func:`crowded_floor` does) but not under
     ``FAINT_FLOOR_FRACTION`` x ``floor``. Only when there are at least ``MIN_FAINT_PICKS`` picks
     above it, and the candidates it would add are at most ``MAX_BELOW_RATIO`` x as many as those
-    as far above it: a noise tail grows about 7 x per half sigma going down (at 4 sigma), while
-    faint particles thin out, so noise alone leaves the floor where it is. Or when the candidates
+    as far above it and those as far below them at most that many x them: a noise tail grows
+    about 7 x per half sigma going down (at 4 sigma), while faint particles thin out, so noise
+    alone leaves the floor where it is (a template too small for faint particles makes a noise
+    tail that grows slowly across the floor and fast below it: 32, 52, then 129 candidates per
+    half sigma on a simulated sparse micrograph given 0.75 x). Or when the candidates
     it would add (at least ``MIN_FAINT_PICKS``) outnumber those as far below them (by
     ``MAX_DEEPER_RATIO``): the particles' own mode lies just below the floor, where a noise tail
     would go on growing."""
@@ -261,7 +265,8 @@ def faint_floor(merit: np.ndarray, floor: float) -> float:
                             floor))
     added = np.count_nonzero((merit >= lowered) & (merit < floor))
     deeper = np.count_nonzero((merit >= 2 * lowered - floor) & (merit < lowered))
-    thinning = added <= MAX_BELOW_RATIO * np.count_nonzero(above < 2 * floor - lowered)
+    thinning = (added <= MAX_BELOW_RATIO * np.count_nonzero(above < 2 * floor - lowered)
+                and deeper <= MAX_BELOW_RATIO * added)
     mode_near_floor = added >= MIN_FAINT_PICKS and deeper <= MAX_DEEPER_RATIO * added
     return lowered if thinning or mode_near_floor else floor
 

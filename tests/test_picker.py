@@ -293,6 +293,14 @@ def test_default_preset_on_real_micrographs_stays_above_a_generous_floor(
      4.0, 3.5),
     (np.linspace(4.0, 6.0, 40), np.r_[np.linspace(3.5, 3.99, 25), np.linspace(3.0, 3.49, 32)],
      4.0, 4.0),
+    # thinning across the floor, and at most 2 x as many again further down (10, 15, 30)
+    (np.linspace(4.0, 6.0, 40), np.r_[np.linspace(3.5, 3.99, 15), np.linspace(3.0, 3.49, 30)],
+     4.0, 3.5),
+    (np.linspace(4.0, 6.0, 40), np.r_[np.linspace(3.5, 3.99, 15), np.linspace(3.0, 3.49, 31)],
+     4.0, 4.0),
+    # a noise tail growing slowly across the floor and fast below it (given 0.75 x: 32, 52, 129)
+    (np.r_[np.linspace(4.0, 4.49, 32), np.linspace(4.5, 6.0, 23)],
+     np.r_[np.linspace(3.5, 3.99, 52), np.linspace(3.0, 3.49, 129)], 4.0, 4.0),
     (np.linspace(4.4, 6.4, 40), np.linspace(3.8, 3.99, 5), 4.0, 4.0),  # none just above
     (np.linspace(6.0, 9.0, 40), np.linspace(3.5, 3.99, 5), 4.0, 4.0),  # they score well above
     (np.linspace(4.0, 6.0, 9), np.linspace(3.5, 3.99, 2), 4.0, 4.0),  # too few to tell
