@@ -117,7 +117,7 @@ def resolves_crowding(centres: np.ndarray, crowded_centres: np.ndarray,
             or (median_new > MAX_NEW_DISTANCE_DIAMETERS * diameter_px and not outnumbered)):
         return False
     return bool(median_value(crowded_merit[new])
-                >= MIN_NEW_MERIT_RATIO * refound_merit(crowded_merit, to_given, diameter_px))
+                >= MIN_NEW_MERIT_RATIO * _refound_merit(crowded_merit, to_given, diameter_px))
 
 
 def crowded_floor(centres: np.ndarray, crowded_centres: np.ndarray, crowded_merit: np.ndarray,
@@ -131,10 +131,10 @@ def crowded_floor(centres: np.ndarray, crowded_centres: np.ndarray, crowded_meri
     more of its mistake: sim-hollow-ice given 0.75 x, walls split (a pass that
     :func:`resolves_crowding` now refuses), kept 49 more picks, 2 of them particles."""
     to_given = nearest_distances(crowded_centres, centres)
-    return min(floor, MIN_NEW_MERIT_RATIO * refound_merit(crowded_merit, to_given, diameter_px))
+    return min(floor, MIN_NEW_MERIT_RATIO * _refound_merit(crowded_merit, to_given, diameter_px))
 
 
-def refound_merit(crowded_merit: np.ndarray, to_given: np.ndarray, diameter_px: float) -> float:
+def _refound_merit(crowded_merit: np.ndarray, to_given: np.ndarray, diameter_px: float) -> float:
     """The median figure of merit of the smaller size's picks that re-find a given-size pick
     (``to_given``, their distances to the nearest one, under ``SAME_CENTRE_DIAMETERS``)."""
     return median_value(crowded_merit[to_given < SAME_CENTRE_DIAMETERS * diameter_px])

@@ -59,8 +59,7 @@ class Session:
         self.cancel = cancel or Cancellation()
         self.on_event = on_event or (lambda kind, fields: None)
         self.summary = Summary()
-        self.in_flight: dict[Future, tuple[Task, FileState | None]] = {}
-        self.rows_before: dict[Future, Entry | None] = {}
+        self.in_flight: dict[Future, tuple[Task, FileState | None, Entry | None]] = {}
         self.done_picks: dict[str, tuple[str, Picks]] = {}
         self.requeued = self.stale_removed = 0
         self._stack = ExitStack()
@@ -259,8 +258,7 @@ class Session:
         pixel_size = self.options.pixel_size_angstrom or task.pixel_size_angstrom
         future = self.executor.submit(pick_file, str(task.path), self.config, pixel_size,
                                       self.outputs.image_format is not None)
-        self.in_flight[future] = (task, state)
-        self.rows_before[future] = before
+        self.in_flight[future] = (task, state, before)
         return True
 
     def check_first(self, task: Task) -> None:
@@ -284,8 +282,7 @@ class Session:
         done, _ = self.executor.wait_any(set(self.in_flight), timeout)
         finished = []
         for future in done:
-            task, state = self.in_flight.pop(future)
-            self.rows_before.pop(future, None)
+            task, state, _ = self.in_flight.pop(future)
             try:
                 outcome = future.result()
             except CancelledError:
@@ -387,12 +384,11 @@ class Session:
         is off or a second signal asked to stop now (that work stays queued, to be redone)."""
         for future in list(self.in_flight):
             if future.cancel():
-                task, _ = self.in_flight.pop(future)
+                task, _, row_before = self.in_flight.pop(future)
                 with output_boundary(self.journal.path):
-                    self.journal.restore(task.key, self.rows_before.pop(future))
+                    self.journal.restore(task.key, row_before)
         while record and self.in_flight and not self.cancel.forced:
             self.record_finished(TICK_SECONDS)
         if self.in_flight:
             self.executor.terminate()
             self.in_flight.clear()
-            self.rows_before.clear()
