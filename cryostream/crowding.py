@@ -35,7 +35,8 @@ OUTNUMBERING_NEW_FRACTION = 2.0  # new picks this many per given one outnumber t
 #                                   2.15, 1.84 D; sparse sets: 0.7-1.5, 1.1-2.7 D, density < 0.27)
 MIN_NEW_MERIT_RATIO = 0.7  # and score like the re-found ones (crowded real data: 0.8-0.9; noise
 #                            from the finer binning: 0.55); kept down to this x them: crowded_floor
-MIN_CROWDED_DENSITY = 0.25  # and finds one per 4 diameters squared (crowded 0.29-0.9; faint noise 0.1-0.22)
+MIN_CROWDED_DENSITY = 0.25  # and finds one per 4 diameters squared (crowded 0.29-0.9; faint noise
+#                             0.1-0.22)
 MIN_PICKS_TO_COMPARE = 5
 TRIAL_SIDE_FRACTIONS = (0.25, 0.5)  # the smaller size is tried on a central part, the first of these
 MIN_TRIAL_PICKS = 30  # fractions of each side holding this many picks (else the last),
@@ -68,7 +69,7 @@ def trial_part(micrograph: Micrograph, diameter_px: float, centres: np.ndarray,
 
 def resolves_crowding(centres: np.ndarray, crowded_centres: np.ndarray,
                       crowded_merit: np.ndarray, diameter_px: float, area_px: float,
-                      trial: bool = False, merged: bool = True) -> bool:
+                      trial: bool = False, merged: bool = True, found: int | None = None) -> bool:
     """Whether the picks made at a smaller size should replace ``centres``, made at
     ``diameter_px`` on an image of ``area_px`` pixels (all in the same pixels).
 
@@ -92,9 +93,15 @@ def resolves_crowding(centres: np.ndarray, crowded_centres: np.ndarray,
     ``SPLIT_TRIAL_LENIENCY`` x the fraction, not half). Nor are picks made at a
     size the diameter check enlarged: it measured particles at least that big, which that size
     does not merge (sim-hollow-ice given 0.75 x, checked to 0.95 D: a smaller size splitting
-    walls re-found 0.31 and added 0.56 picks per pick 0.82 D away, like merged neighbours)."""
+    walls re-found 0.31 and added 0.56 picks per pick 0.82 D away, like merged neighbours).
+
+    The density counts ``found`` picks when given (default: ``crowded_centres``): the picker
+    counts the smaller size's picks down to the floor its given-size picks were kept to
+    (:func:`~cryostream.picker.faint_floor`), since faint crowded particles straddle the floor
+    (simulated crowded tetramers in thick ice: 0.18 per squared diameter above it, 0.34 down to
+    the lowered floor, where the other tests, on the picks above it, passed)."""
     leniency = TRIAL_LENIENCY if trial else 1.0
-    crowded_area = len(crowded_centres) * diameter_px ** 2  # a diameter squared per pick
+    crowded_area = (len(crowded_centres) if found is None else found) * diameter_px ** 2
     if (len(centres) < (1 if trial else MIN_PICKS_TO_COMPARE)
             or crowded_area < leniency * MIN_CROWDED_DENSITY * area_px):
         return False

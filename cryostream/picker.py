@@ -114,11 +114,12 @@ def pick_micrograph(micrograph: Micrograph, config: PickerConfig) -> Picks:
             micrograph, unfloored, diameter_px, candidates, candidate_merit, floor)
     edge_px = config.edge_diameters * diameter_px
     judged = candidates[candidate_merit >= strong]  # what a smaller size is judged against
-    keep = candidate_merit >= (0.0 if floor is None else faint_floor(candidate_merit, floor))
+    kept_floor = 0.0 if floor is None else faint_floor(candidate_merit, floor)
+    keep = candidate_merit >= kept_floor
     centres, merit = candidates[keep], candidate_merit[keep]
     size_px = diameter_px
     for crowded_pass in range(MAX_CROWDED_PASSES if config.crowded_diameter_fraction > 0 else 0):
-        smaller = _unless_crowded(micrograph, config, size_px, edge_px, judged,
+        smaller = _unless_crowded(micrograph, config, size_px, edge_px, judged, kept_floor,
                                   merged=crowded_pass == 0 and diameter_px <= configured_px)
         if smaller is None:
             break
@@ -197,29 +198,33 @@ def accounts_for(given_centres: np.ndarray, enlarged_centres: np.ndarray,
 
 
 def _unless_crowded(micrograph: Micrograph, config: PickerConfig, diameter_px: float,
-                    edge_px: float, centres: np.ndarray,
+                    edge_px: float, centres: np.ndarray, kept_floor: float,
                     merged: bool) -> tuple[np.ndarray, np.ndarray] | None:
     """The picks (centres, figures of merit) made at ``crowded_diameter_fraction`` of the
     diameter (binned no coarser than ``CROWDED_MIN_WORKING_RATIO`` x ``working_diameter_px``)
     when :func:`resolves_crowding` says they should replace ``centres`` (``merged``: see
     there), else None. The smaller size is tried on a central part first (:func:`trial_part`)
     and run on all of it only when it passes there, so an uncrowded micrograph pays a quarter
-    (or a sixteenth) of its cost. Its picks are judged above the floor and then kept down to
-    :func:`crowded_floor`."""
+    (or a sixteenth) of its cost. Its picks are judged above the floor, their density counted
+    down to ``kept_floor`` (the floor the given size's picks were kept to, see
+    :func:`faint_floor`), and then kept down to :func:`crowded_floor`."""
     crowded_px = config.crowded_diameter_fraction * diameter_px
     factor = _bin_factor(crowded_px, CROWDED_MIN_WORKING_RATIO * config.working_diameter_px,
                          at_least=True)
-    centre, offset, inside = trial_part(micrograph, diameter_px, centres, edge_px)
-    if not resolves_crowding(centres[inside] - offset,
-                             *pick_at_size(centre, config, crowded_px, edge_px, factor),
-                             diameter_px, centre.data.size, trial=True, merged=merged):
-        return None
     floor = config.min_figure_of_merit or 0.0
-    crowded_centres, crowded_merit = pick_at_size(
-        micrograph, replace(config, min_figure_of_merit=None), crowded_px, edge_px, factor)
+    unfloored = replace(config, min_figure_of_merit=None)
+    centre, offset, inside = trial_part(micrograph, diameter_px, centres, edge_px)
+    trial_centres, trial_merit = pick_at_size(centre, unfloored, crowded_px, edge_px, factor)
+    strong = trial_merit >= floor
+    if not resolves_crowding(centres[inside] - offset, trial_centres[strong], trial_merit[strong],
+                             diameter_px, centre.data.size, trial=True, merged=merged,
+                             found=int(np.count_nonzero(trial_merit >= kept_floor))):
+        return None
+    crowded_centres, crowded_merit = pick_at_size(micrograph, unfloored, crowded_px, edge_px, factor)
     strong = crowded_merit >= floor
     if not resolves_crowding(centres, crowded_centres[strong], crowded_merit[strong],
-                             diameter_px, micrograph.data.size, merged=merged):
+                             diameter_px, micrograph.data.size, merged=merged,
+                             found=int(np.count_nonzero(crowded_merit >= kept_floor))):
         return None
     keep = crowded_merit >= crowded_floor(centres, crowded_centres[strong],
                                           crowded_merit[strong], diameter_px, floor)

@@ -106,3 +106,15 @@ def test_crowded_floor_follows_the_particles_both_sizes_find(refound_merit: tupl
     crowded = np.concatenate([centres + 2.0, added])
     merit = np.array([*refound_merit, 100.0, 100.0, 100.0])
     assert crowded_floor(centres, crowded, merit, 50.0, floor) == pytest.approx(expected)
+
+
+@pytest.mark.parametrize(("found", "replaced"), [(None, False), (69, False), (70, True)])
+def test_the_density_may_count_picks_found_below_the_floor(found: int | None,
+                                                           replaced: bool) -> None:
+    """25 given picks and 25 new ones between them on a field of 1000 x 1000 px: 0.18 picks per
+    squared diameter (60 px); counted down to a lower floor, 70 reach 0.25."""
+    given = np.array([(row, col) for row in range(50, 500, 100) for col in range(50, 500, 100)],
+                     float)
+    smaller = np.vstack([given, given + 50.0])
+    assert resolves_crowding(given, smaller, np.full(len(smaller), 10.0), 60, 1000.0 ** 2,
+                             found=found) == replaced
