@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 from conftest import (
     DIAMETER_ANGSTROM,
+    PIXEL_SIZE_ANGSTROM,
     WATCH_FAST,
     Daemon,
     mrc_bytes,
@@ -20,6 +21,7 @@ from conftest import (
     write_via_rename,
 )
 
+from cryostream.bench.synthetic import write_mrc
 from cryostream.config import DEFAULT_DIAMETER_RANGE_ANGSTROM
 from cryostream.diameter import DiameterEstimate, SizeEvidence
 from cryostream.session.errors import UsageError
@@ -101,6 +103,38 @@ def test_the_journal_keeps_the_measurement_for_the_same_range_only(tmp_path: Pat
         assert evidence[0].plateau_angstrom[1] == pytest.approx(60.0, rel=0.1)  # from its curve
         journal.set_setting("auto_diameter", "{not json")
         assert AutoDiameter.restore(journal, (20.0, 600.0)).estimate is None
+
+
+@pytest.mark.parametrize(("with_signal", "total", "cautioned"),
+                         [(3, 3, False), (2, 4, False), (1, 4, True)])
+def test_an_estimate_most_micrographs_do_not_support_is_described_and_cautioned(
+        with_signal: int, total: int, cautioned: bool) -> None:
+    shown = SizeEvidence(np.array([50.0, 60.0, 70.0]), np.array([5.0, 6.0, 5.5]), (52.0, 60.0, 68.0))
+    empty = SizeEvidence(np.array([50.0, 60.0, 70.0]), np.zeros(3))
+    evidence = (shown,) * with_signal + (empty,) * (total - with_signal)
+    sizing = AutoDiameter((20.0, 600.0))
+    sizing.update(DiameterEstimate(60.0, 52.0, 68.0, evidence), [f"m{i}" for i in range(total)])
+    assert sizing.with_signal == (with_signal, total)
+    assert sizing.describe().split(" (")[0] == (
+        f"auto: 60 Å measured on {total} micrographs"
+        + ("" if with_signal == total else f", {with_signal} with a particle-like signal"))
+    caution = sizing.caution()
+    assert (caution is not None) == cautioned
+    assert caution is None or caution.startswith("--diameter auto: 1 of 4 micrographs measured")
+
+
+def test_pick_warns_when_most_sampled_micrographs_show_nothing(tmp_path: Path) -> None:
+    small_mrc(tmp_path / "in" / "mic0.mrc", 0, (768, 768))
+    for seed in range(1, 4):  # empty: noise only
+        noise = np.random.default_rng(seed).normal(0.0, 1.0, (768, 768)).astype(np.float32)
+        write_mrc(noise, tmp_path / "in" / f"mic{seed}.mrc", PIXEL_SIZE_ANGSTROM)
+    result = run_cryostream("pick", str(tmp_path / "in"), "-o", str(tmp_path / "out"),
+                            "--diameter", "auto", "--workers", "1")
+    assert result.returncode == 0, result.stderr
+    assert "measured on 4 micrographs, 1 with a particle-like signal (" in result.stderr
+    warnings = [line for line in result.stderr.splitlines() if line.startswith("warning:")]
+    assert len(warnings) == 1 and warnings[0].startswith(
+        "warning: --diameter auto: 1 of 4 micrographs measured show a particle-like signal")
 
 
 @pytest.fixture(scope="module")

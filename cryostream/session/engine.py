@@ -153,6 +153,8 @@ class Session:
         self.config_recorded = True
         self.on_event("diameter", {"message": sizing.describe(),
                                    "diameter_angstrom": self.config.diameter_angstrom})
+        if caution := sizing.caution():
+            self.on_event("warning", {"message": caution})
         return None
 
     def _on_worker(self, fn: Callable[..., Any], *args: Any) -> Any:
