@@ -111,9 +111,11 @@ class AutoDiameter:
 
     @property
     def with_signal(self) -> tuple[int, int]:
-        """How many of the micrographs measured show a particle-like signal, and of how many."""
+        """How many of the micrographs measured show a particle-like signal, and of how many
+        (also those a batch measured first and found none in, ``tried``)."""
         evidence = self.evidence
-        return sum(not np.isnan(item.plateau_angstrom[1]) for item in evidence), len(evidence)
+        return (sum(not np.isnan(item.plateau_angstrom[1]) for item in evidence),
+                len(evidence) + len(self.tried))
 
     def describe(self) -> str:
         """``auto: 142 Å measured on 5 micrographs (plateau 120-160 Å, searched 20-600 Å)``, with
@@ -121,7 +123,7 @@ class AutoDiameter:
         if self.estimate is None:
             return f"auto: not measured yet (searching {self._range()} Å)"
         estimate = self.estimate
-        count = len(self.measured)
+        count = len(self.measured) + len(self.tried)
         signal, total = self.with_signal
         shown = "" if signal == total else f", {signal} with a particle-like signal"
         return (f"auto: {estimate.diameter_angstrom:.0f} Å measured on {count} "
