@@ -123,13 +123,17 @@ def test_an_estimate_most_micrographs_do_not_support_is_described_and_cautioned(
     assert caution is None or caution.startswith("--diameter auto: 1 of 4 micrographs measured")
 
 
-def test_micrographs_a_batch_found_no_signal_in_first_count_against_the_estimate() -> None:
+def test_micrographs_a_batch_found_no_signal_in_first_count_against_the_estimate(
+        tmp_path: Path) -> None:
     shown = SizeEvidence(np.array([50.0, 60.0, 70.0]), np.array([5.0, 6.0, 5.5]), (52.0, 60.0, 68.0))
     sizing = AutoDiameter((20.0, 600.0), tried=("m0", "m1", "m2", "m3", "m4"))
     sizing.update(DiameterEstimate(60.0, 52.0, 68.0, (shown,)), ["m5"])
     assert sizing.with_signal == (1, 6)
     assert sizing.describe().startswith("auto: 60 Å measured on 6 micrographs, 1 with a particle")
     assert (sizing.caution() or "").startswith("--diameter auto: 1 of 6 micrographs measured")
+    with Journal(tmp_path) as journal:  # the report says the same after the session
+        sizing.save(journal)
+        assert AutoDiameter.recorded(journal) == sizing.describe()
 
 
 def test_pick_warns_when_most_sampled_micrographs_show_nothing(tmp_path: Path) -> None:

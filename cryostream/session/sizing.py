@@ -154,6 +154,7 @@ class AutoDiameter:
     def to_dict(self) -> dict[str, object]:
         estimate = self.estimate
         return {"range_angstrom": list(self.range_angstrom), "measured": list(self.measured),
+                "tried": list(self.tried),
                 "estimate": None if estimate is None else {
                     "diameter_angstrom": estimate.diameter_angstrom,
                     "low_angstrom": estimate.low_angstrom, "high_angstrom": estimate.high_angstrom,
@@ -172,7 +173,8 @@ class AutoDiameter:
             estimate = None if found is None else DiameterEstimate(
                 found["diameter_angstrom"], found["low_angstrom"], found["high_angstrom"],
                 tuple(evidence_from(*item) for item in found["evidence"]))
-            return cls(range_angstrom, estimate, tuple(recorded["measured"]))
+            return cls(range_angstrom, estimate, tuple(recorded["measured"]),
+                       tuple(recorded.get("tried", ())))
         except (ValueError, KeyError, TypeError):
             return cls(range_angstrom)
 
