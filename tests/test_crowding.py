@@ -10,10 +10,12 @@ from cryostream.crowding import crowded_floor, resolves_crowding, trial_part
 from cryostream.io import Micrograph
 from cryostream.neighbours import nearest_distances
 
+GRID_25 = np.array([(row, col) for row in range(50, 500, 100) for col in range(50, 500, 100)],
+                   float)  # given-size picks 100 px apart on a field of 500 x 500 px
+
 
 def test_resolves_crowding_needs_many_new_strong_picks_at_the_same_centres() -> None:
-    given = np.array([(row, col) for row in range(50, 500, 100) for col in range(50, 500, 100)],
-                     float)
+    given = GRID_25
     between = given + 50.0
     strong, weak = np.full(len(given), 10.0), np.full(len(between), 5.0)
 
@@ -113,8 +115,7 @@ def test_the_density_may_count_picks_found_below_the_floor(found: int | None,
                                                            replaced: bool) -> None:
     """25 given picks and 25 new ones between them on a field of 1000 x 1000 px: 0.18 picks per
     squared diameter (60 px); counted down to a lower floor, 70 reach 0.25."""
-    given = np.array([(row, col) for row in range(50, 500, 100) for col in range(50, 500, 100)],
-                     float)
+    given = GRID_25
     smaller = np.vstack([given, given + 50.0])
     assert resolves_crowding(given, smaller, np.full(len(smaller), 10.0), 60, 1000.0 ** 2,
                              found=found) == replaced
