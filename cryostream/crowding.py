@@ -37,6 +37,9 @@ MIN_NEW_MERIT_RATIO = 0.7  # and score like the re-found ones (crowded real data
 #                            from the finer binning: 0.55); kept down to this x them: crowded_floor
 MIN_CROWDED_DENSITY = 0.25  # and finds one per 4 diameters squared (crowded 0.29-0.9; faint noise
 #                             0.1-0.22)
+MIN_FAINT_CROWDED_DENSITY = 1 / 3  # one per 3 when judged down to a lowered floor (see
+#                                    judgements), which lets in the smaller size's noise too: faint
+#                                    sparse micrographs 0.28-0.29, faint crowded ones 0.37-1.09
 MIN_PICKS_TO_COMPARE = 5
 TRIAL_SIDE_FRACTIONS = (0.25, 0.5)  # the smaller size is tried on a central part, the first of these
 MIN_TRIAL_PICKS = 30  # fractions of each side holding this many picks (else the last),
@@ -45,55 +48,79 @@ TRIAL_LENIENCY = 0.5  # with half the fractions above, so the trial rarely skips
 SPLIT_TRIAL_LENIENCY = 0.8  # but 0.8 x the re-found fraction when the picks are not ``merged``
 
 
-def trial_part(micrograph: Micrograph, diameter_px: float, centres: np.ndarray,
-               edge_px: float) -> tuple[Micrograph, np.ndarray, np.ndarray]:
-    """Where a smaller size is tried before it is run on the whole micrograph: a central part,
-    its (row, col) offset and which of ``centres`` lie in it, at least ``edge_px`` from its
-    border. The part takes the first of ``TRIAL_SIDE_FRACTIONS`` of each side (at least
-    ``MIN_TRIAL_DIAMETERS`` diameters across, in pixels as ``centres``) that holds
-    ``MIN_TRIAL_PICKS`` of them, else the last: the trial compares picks, so it needs enough,
-    and a crowded 4k micrograph holds that many in a sixteenth of its area (crowded TRPV1 at its
-    label diameter: a trial of 0.065 s on a quarter, 0.02 s on a sixteenth)."""
+def trial_part(micrograph: Micrograph, diameter_px: float,
+               centres: np.ndarray, edge_px: float) -> tuple[Micrograph, np.ndarray]:
+    """Where a smaller size is tried before it is run on the whole micrograph: a central part and
+    its (row, col) offset. The part takes the first of ``TRIAL_SIDE_FRACTIONS`` of each side (at
+    least ``MIN_TRIAL_DIAMETERS`` diameters across, in pixels as ``centres``) that holds
+    ``MIN_TRIAL_PICKS`` of ``centres`` (:func:`in_part`), else the last: the trial compares
+    picks, so it needs enough, and a crowded 4k micrograph holds that many in a sixteenth of its
+    area (crowded TRPV1 at its label diameter: a trial of 0.065 s on a quarter, 0.02 s on a
+    sixteenth)."""
     for side_fraction in TRIAL_SIDE_FRACTIONS:
         side = np.maximum((side_fraction * np.array(micrograph.shape)).astype(int),
                           int(np.ceil(MIN_TRIAL_DIAMETERS * diameter_px)))
         side = np.minimum(side, micrograph.shape)
         start = (np.array(micrograph.shape) - side) // 2
-        inside = np.all((centres >= start + edge_px) & (centres <= start + side - 1 - edge_px),
-                        axis=1)
-        if np.count_nonzero(inside) >= MIN_TRIAL_PICKS:
+        if np.count_nonzero(in_part(centres, start, side, edge_px)) >= MIN_TRIAL_PICKS:
             break
     data = micrograph.data[start[0]:start[0] + side[0], start[1]:start[1] + side[1]]
-    return Micrograph(data, micrograph.pixel_size_angstrom, micrograph.path), start, inside
+    return Micrograph(data, micrograph.pixel_size_angstrom, micrograph.path), start
+
+
+def in_part(centres: np.ndarray, start: np.ndarray, shape: np.ndarray | tuple[int, int],
+            edge_px: float) -> np.ndarray:
+    """Which of ``centres`` (row, col) lie in the part of ``shape`` at ``start``, at least
+    ``edge_px`` from its border."""
+    return np.all((centres >= start + edge_px) & (centres <= start + np.asarray(shape) - 1 - edge_px),
+                  axis=1)
+
+
+def judgements(judged: np.ndarray, kept: np.ndarray, floor: float,
+               kept_floor: float) -> list[tuple[np.ndarray, float, float]]:
+    """The (given-size picks, floor, density) a smaller size's picks are judged at, in turn
+    (:func:`resolves_crowding`): the given size's picks above the ``floor`` (``judged``) against
+    the smaller size's above it, with ``MIN_CROWDED_DENSITY``; and, when the given size's picks
+    were kept to a lower floor (``kept``, down to ``kept_floor``: faint particles straddle the
+    floor), those against the smaller size's down to it, with ``MIN_FAINT_CROWDED_DENSITY``.
+    Judged at one floor both ways: a given-size pick kept below the floor is not a pick the
+    smaller size adds. Faint crowded tetramers given 1.33 x (simulated): above the floor the
+    smaller size re-finds 0.33-0.71 of the given size's picks and adds 0.13-0.28 per pick, too
+    few; down to it, 0.60-0.83 and 0.43-0.83."""
+    levels = [(judged, floor, MIN_CROWDED_DENSITY)]
+    if kept_floor < floor:
+        levels.append((kept, kept_floor, MIN_FAINT_CROWDED_DENSITY))
+    return levels
 
 
 def resolves_crowding(centres: np.ndarray, crowded_centres: np.ndarray,
                       crowded_merit: np.ndarray, diameter_px: float, area_px: float,
-                      trial: bool = False, merged: bool = True, found: int | None = None) -> bool:
+                      trial: bool = False, merged: bool = True, found: int | None = None,
+                      min_density: float = MIN_CROWDED_DENSITY) -> bool:
     """Whether the picks made at a smaller size should replace ``centres``, made at
     ``diameter_px`` on an image of ``area_px`` pixels (all in the same pixels).
 
     Yes when the micrograph is crowded with particles smaller than the given diameter (labels and
     boxes are often drawn at the longest dimension), which the given size merges: the smaller size
-    finds many (``MIN_CROWDED_DENSITY``), adds them between the given-size picks (not on them, not
-    far from them), re-finds the same centres where both find one (or, re-finding fewer, adds many
-    more a whole particle away: a much too large diameter merges most of them), and the particles
-    it adds score like those it re-finds. A smaller size that splits particles into parts (the
-    walls of a hollow shell) adds picks next to the centres, not a particle away from them, and
-    moves the centres; one that picks up noise adds weak picks (from its finer binning) or, on a
-    faint sparse micrograph, few. The thresholds are the constants above. A ``trial`` on part of
-    the micrograph, which only decides whether running the smaller size on all of it is worth the
-    time, halves them and needs only one pick. New picks that outnumber the given ones
-    (``OUTNUMBERING_NEW_FRACTION``, at the full density) need not lie among them: the few given
-    picks that a merging size leaves in a trial's part, or that a faint micrograph leaves above
-    the floor, lie far apart. Only ``merged`` picks (made at the given size, not by a smaller
-    size already) may be re-found by few: picks that a smaller size made and that a still
-    smaller one re-finds few of are being split, not unmerged (TRPV1 at its label diameter, tried
-    at 0.49 D: 0.16-0.43 re-found; given 1.33 x, at 0.65 D: 0.40-0.66, so a trial then needs
-    ``SPLIT_TRIAL_LENIENCY`` x the fraction, not half). Nor are picks made at a
-    size the diameter check enlarged: it measured particles at least that big, which that size
-    does not merge (sim-hollow-ice given 0.75 x, checked to 0.95 D: a smaller size splitting
-    walls re-found 0.31 and added 0.56 picks per pick 0.82 D away, like merged neighbours).
+    finds many (``min_density`` per squared diameter), adds them between the given-size picks (not
+    on them, not far from them), re-finds the same centres where both find one (or, re-finding
+    fewer, adds many more a whole particle away: a much too large diameter merges most of them),
+    and the particles it adds score like those it re-finds. A smaller size that splits particles
+    into parts (the walls of a hollow shell) adds picks next to the centres, not a particle away
+    from them, and moves the centres; one that picks up noise adds weak picks (from its finer
+    binning) or, on a faint sparse micrograph, few. The thresholds are the constants above. A
+    ``trial`` on part of the micrograph, which only decides whether running the smaller size on
+    all of it is worth the time, halves them and needs only one pick. New picks that outnumber the
+    given ones (``OUTNUMBERING_NEW_FRACTION``, at the full ``min_density``) need not lie among
+    them: the few given picks that a merging size leaves in a trial's part, or that a faint
+    micrograph leaves above the floor, lie far apart. Only ``merged`` picks (made at the given
+    size, not by a smaller size already) may be re-found by few: picks that a smaller size made
+    and that a still smaller one re-finds few of are being split, not unmerged (TRPV1 at its label
+    diameter, tried at 0.49 D: 0.16-0.43 re-found; given 1.33 x, at 0.65 D: 0.40-0.66, so a trial
+    then needs ``SPLIT_TRIAL_LENIENCY`` x the fraction, not half). Nor are picks made at a size
+    the diameter check enlarged: it measured particles at least that big, which that size does not
+    merge (sim-hollow-ice given 0.75 x, checked to 0.95 D: a smaller size splitting walls re-found
+    0.31 and added 0.56 picks per pick 0.82 D away, like merged neighbours).
 
     The density counts ``found`` picks when given (default: ``crowded_centres``): the picker
     counts the smaller size's picks down to the floor its given-size picks were kept to
@@ -103,7 +130,7 @@ def resolves_crowding(centres: np.ndarray, crowded_centres: np.ndarray,
     leniency = TRIAL_LENIENCY if trial else 1.0
     crowded_area = (len(crowded_centres) if found is None else found) * diameter_px ** 2
     if (len(centres) < (1 if trial else MIN_PICKS_TO_COMPARE)
-            or crowded_area < leniency * MIN_CROWDED_DENSITY * area_px):
+            or crowded_area < leniency * min_density * area_px):
         return False
     to_given = nearest_distances(crowded_centres, centres)
     new = to_given > NEW_PICK_DIAMETERS * diameter_px
@@ -118,7 +145,7 @@ def resolves_crowding(centres: np.ndarray, crowded_centres: np.ndarray,
     if new.sum() < leniency * needed_new * len(centres) or refound < leniency * LEAST_REFOUND_FRACTION:
         return False
     outnumbered = (new.sum() >= OUTNUMBERING_NEW_FRACTION * len(centres)
-                   and crowded_area >= MIN_CROWDED_DENSITY * area_px)
+                   and crowded_area >= min_density * area_px)
     median_new = median_value(to_given[new])
     if (median_new < nearest_new * diameter_px
             or (median_new > MAX_NEW_DISTANCE_DIAMETERS * diameter_px and not outnumbered)):

@@ -17,7 +17,14 @@ import numpy as np
 from .cluster import Clusters, cluster_points, points_from_image
 from .config import PickerConfig
 from .convert import bin_blocks, bin_factor_for, median_value, to_uint8
-from .crowding import MIN_NEW_MERIT_RATIO, crowded_floor, resolves_crowding, trial_part
+from .crowding import (
+    MIN_NEW_MERIT_RATIO,
+    crowded_floor,
+    in_part,
+    judgements,
+    resolves_crowding,
+    trial_part,
+)
 from .diameter import checked_diameter_px, has_template_step
 from .filters import apply_pipeline
 from .io import BadInputError, Micrograph
@@ -119,8 +126,8 @@ def pick_micrograph(micrograph: Micrograph, config: PickerConfig) -> Picks:
     centres, merit = candidates[keep], candidate_merit[keep]
     size_px = diameter_px
     for crowded_pass in range(MAX_CROWDED_PASSES if config.crowded_diameter_fraction > 0 else 0):
-        smaller = _unless_crowded(micrograph, config, size_px, edge_px, judged, kept_floor,
-                                  merged=crowded_pass == 0 and diameter_px <= configured_px)
+        smaller = _unless_crowded(micrograph, config, size_px, edge_px, judged, centres,
+                                  kept_floor, merged=crowded_pass == 0 and diameter_px <= configured_px)
         if smaller is None:
             break
         centres, merit = smaller
@@ -198,37 +205,52 @@ def accounts_for(given_centres: np.ndarray, enlarged_centres: np.ndarray,
 
 
 def _unless_crowded(micrograph: Micrograph, config: PickerConfig, diameter_px: float,
-                    edge_px: float, centres: np.ndarray, kept_floor: float,
+                    edge_px: float, judged: np.ndarray, kept: np.ndarray, kept_floor: float,
                     merged: bool) -> tuple[np.ndarray, np.ndarray] | None:
     """The picks (centres, figures of merit) made at ``crowded_diameter_fraction`` of the
     diameter (binned no coarser than ``CROWDED_MIN_WORKING_RATIO`` x ``working_diameter_px``)
-    when :func:`resolves_crowding` says they should replace ``centres`` (``merged``: see
-    there), else None. The smaller size is tried on a central part first (:func:`trial_part`)
+    when :func:`resolves_crowding` says they should replace the given size's picks (``merged``:
+    see there), else None. The smaller size is tried on a central part first (:func:`trial_part`)
     and run on all of it only when it passes there, so an uncrowded micrograph pays a quarter
-    (or a sixteenth) of its cost. Its picks are judged above the floor, their density counted
-    down to ``kept_floor`` (the floor the given size's picks were kept to, see
-    :func:`faint_floor`), and then kept down to :func:`crowded_floor`."""
+    (or a sixteenth) of its cost. It is judged against the picks above the floor (``judged``)
+    and, when the given size's were kept to a lower floor (``kept``, down to ``kept_floor``: see
+    :func:`faint_floor`), against those at that floor (:func:`judgements`); its density is
+    counted down to ``kept_floor`` both times, and its picks kept down to :func:`crowded_floor`."""
     crowded_px = config.crowded_diameter_fraction * diameter_px
     factor = _bin_factor(crowded_px, CROWDED_MIN_WORKING_RATIO * config.working_diameter_px,
                          at_least=True)
-    floor = config.min_figure_of_merit or 0.0
     unfloored = replace(config, min_figure_of_merit=None)
-    centre, offset, inside = trial_part(micrograph, diameter_px, centres, edge_px)
-    trial_centres, trial_merit = pick_at_size(centre, unfloored, crowded_px, edge_px, factor)
-    strong = trial_merit >= floor
-    if not resolves_crowding(centres[inside] - offset, trial_centres[strong], trial_merit[strong],
-                             diameter_px, centre.data.size, trial=True, merged=merged,
-                             found=int(np.count_nonzero(trial_merit >= kept_floor))):
+    levels = judgements(judged, kept, config.min_figure_of_merit or 0.0, kept_floor)
+    part, offset = trial_part(micrograph, diameter_px, judged, edge_px)
+    in_trial = [(given[in_part(given, offset, part.shape, edge_px)] - offset, level, density)
+                for given, level, density in levels]
+    if _resolving(in_trial, *pick_at_size(part, unfloored, crowded_px, edge_px, factor),
+                  diameter_px, part.data.size, kept_floor, merged, trial=True) is None:
         return None
     crowded_centres, crowded_merit = pick_at_size(micrograph, unfloored, crowded_px, edge_px, factor)
-    strong = crowded_merit >= floor
-    if not resolves_crowding(centres, crowded_centres[strong], crowded_merit[strong],
-                             diameter_px, micrograph.data.size, merged=merged,
-                             found=int(np.count_nonzero(crowded_merit >= kept_floor))):
+    resolving = _resolving(levels, crowded_centres, crowded_merit, diameter_px, micrograph.data.size,
+                           kept_floor, merged)
+    if resolving is None:
         return None
-    keep = crowded_merit >= crowded_floor(centres, crowded_centres[strong],
-                                          crowded_merit[strong], diameter_px, floor)
+    given, level = resolving
+    strong = crowded_merit >= level
+    keep = crowded_merit >= crowded_floor(given, crowded_centres[strong], crowded_merit[strong],
+                                          diameter_px, level)
     return crowded_centres[keep], crowded_merit[keep]
+
+
+def _resolving(levels: list[tuple[np.ndarray, float, float]], crowded_centres: np.ndarray,
+               crowded_merit: np.ndarray, diameter_px: float, area_px: float, kept_floor: float,
+               merged: bool, trial: bool = False) -> tuple[np.ndarray, float] | None:
+    """The first of ``levels`` (given-size picks, floor, density) at which the smaller size's
+    picks resolve crowding, as (given-size picks, floor); None when none does."""
+    found = int(np.count_nonzero(crowded_merit >= kept_floor))
+    for given, level, density in levels:
+        strong = crowded_merit >= level
+        if resolves_crowding(given, crowded_centres[strong], crowded_merit[strong], diameter_px,
+                             area_px, trial=trial, merged=merged, found=found, min_density=density):
+            return given, level
+    return None
 
 
 def pick_at_size(micrograph: Micrograph, config: PickerConfig, diameter_px: float,

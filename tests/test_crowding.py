@@ -6,7 +6,15 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from cryostream.crowding import crowded_floor, resolves_crowding, trial_part
+from cryostream.crowding import (
+    MIN_CROWDED_DENSITY,
+    MIN_FAINT_CROWDED_DENSITY,
+    crowded_floor,
+    in_part,
+    judgements,
+    resolves_crowding,
+    trial_part,
+)
 from cryostream.io import Micrograph
 from cryostream.neighbours import nearest_distances
 
@@ -90,11 +98,11 @@ def test_a_smaller_size_is_tried_on_the_smallest_central_part_holding_enough_pic
     micrograph = Micrograph(np.zeros((1024, 1024), np.float32), 1.0, Path("crowded.mrc"))
     centres = np.array([(row, col) for row in range(spacing_px // 2, 1024, spacing_px)
                         for col in range(spacing_px // 2, 1024, spacing_px)], float)
-    part, offset, inside = trial_part(micrograph, diameter_px, centres, edge_px=5.0)
+    part, offset = trial_part(micrograph, diameter_px, centres, edge_px=5.0)
     assert part.shape == (side_px, side_px)
     assert tuple(offset) == ((1024 - side_px) // 2,) * 2
     expected = np.all((centres >= offset + 5) & (centres <= offset + side_px - 6), axis=1)
-    assert np.array_equal(inside, expected)
+    assert np.array_equal(in_part(centres, offset, part.shape, edge_px=5.0), expected)
 
 
 @pytest.mark.parametrize(("refound_merit", "floor", "expected"),
@@ -119,3 +127,25 @@ def test_the_density_may_count_picks_found_below_the_floor(found: int | None,
     smaller = np.vstack([given, given + 50.0])
     assert resolves_crowding(given, smaller, np.full(len(smaller), 10.0), 60, 1000.0 ** 2,
                              found=found) == replaced
+
+
+@pytest.mark.parametrize(("found", "min_density", "replaced"),
+                         [(70, MIN_CROWDED_DENSITY, True), (92, MIN_FAINT_CROWDED_DENSITY, False),
+                          (93, MIN_FAINT_CROWDED_DENSITY, True)])
+def test_the_density_needed_is_a_parameter(found: int, min_density: float, replaced: bool) -> None:
+    """The same 25 + 25 picks: one per 3 squared diameters needs 93 found (92 make 0.331)."""
+    smaller = np.vstack([GRID_25, GRID_25 + 50.0])
+    assert resolves_crowding(GRID_25, smaller, np.full(len(smaller), 10.0), 60, 1000.0 ** 2,
+                             found=found, min_density=min_density) == replaced
+
+
+@pytest.mark.parametrize(("kept_floor", "densities"),
+                         [(4.0, [MIN_CROWDED_DENSITY]),  # nothing kept below the floor
+                          (3.5, [MIN_CROWDED_DENSITY, MIN_FAINT_CROWDED_DENSITY])])
+def test_picks_kept_below_the_floor_are_judged_at_that_floor_too(kept_floor: float,
+                                                                 densities: list[float]) -> None:
+    judged, kept = GRID_25[:20], GRID_25
+    levels = judgements(judged, kept, 4.0, kept_floor)
+    assert [density for _, _, density in levels] == densities
+    assert levels[0][0] is judged and levels[0][1] == 4.0
+    assert all(given is kept and level == kept_floor for given, level, _ in levels[1:])

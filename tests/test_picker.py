@@ -204,6 +204,25 @@ def test_faint_crowded_particles_are_separated_by_the_smaller_size(defocus_angst
     assert score_distance(_xy(picks), truth, true_px / 2).precision >= 0.9
 
 
+@pytest.mark.parametrize(("defocus_angstrom", "seed"), [(9000.0, 0), (12000.0, 0)])
+def test_faint_crowded_particles_given_too_large_are_judged_at_their_own_floor(
+        defocus_angstrom: float, seed: int) -> None:
+    """Crowded tetramers at low dose in thick ice, given 1.33 x their diameter: the given size
+    keeps its picks down to a lowered floor, and judged only above the floor the smaller size's
+    picks re-found too few of them (recall 0.17 and 0.28); judged at that floor, they separate
+    the merged neighbours."""
+    conditions = Conditions((2048, 2048), 1.33, "tetramer", 116.0, area_fraction=0.45,
+                            dose_per_angstrom2=18.0, ice_angstrom=(500.0, 1100.0),
+                            defocus_angstrom=defocus_angstrom, contaminations=0)
+    sample = simulate_micrograph(conditions, seed=seed)
+    micrograph = Micrograph(sample.image, conditions.pixel_size_angstrom, Path("crowded.mrc"))
+    picks = pick_micrograph(micrograph, preset("default", diameter_angstrom=1.33 * 116.0))
+    truth = np.column_stack([sample.x, sample.y])
+    true_px = 116.0 / conditions.pixel_size_angstrom
+    assert _recall(picks, truth, true_px / 2) >= 0.45
+    assert score_distance(_xy(picks), truth, true_px / 2).precision >= 0.9
+
+
 @pytest.mark.parametrize(("merit", "dropped"), [
     ([60.0, 45.0, 30.0] + [8.0 + 0.02 * i for i in range(97)], 3),  # contamination: 3.7 x
     ([9.0 * 1.01 ** i for i in range(100)], 0),  # particles' merit runs on without a gap
