@@ -47,8 +47,9 @@ MAX_WEAK_STEP = 2.5  # this steep is one (contamination at 1.6 D: 5.3 -> 15.7; c
 TAKEOVER_AFTER_SIGNAL = 2.0  # the estimate's curves stop at a rise this steep after a signal (a
 #                             steeper cut than MAX_STEP: its bands' binning differs, which alone
 #                             makes rises of up to 1.7 x between neighbouring bands) ...
-TAKEOVER_FROM_NOISE = 3.0  # ... or this steep from any measured value (a hollow shell's walls ->
-#                            whole shell jump from below the floor is at most 2.1 x)
+TAKEOVER_FROM_NOISE = 2.5  # ... or this steep from any measured value (a hollow shell's walls ->
+#                            whole shell jump from below the floor is at most 2.1 x; carbon after
+#                            faint crowded particles just under it, 4.99 -> 13.9, is 2.8 x)
 MAX_FALL = 2.0  # a fall this steep from a signal to the next trial diameter measured, with a signal
 #                 again further on, ends a smaller, stronger object's curve (contamination: 21-39
 #                 at 0.62-0.75 D, then the particles' 6); between two values with a signal, the

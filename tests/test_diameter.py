@@ -122,17 +122,18 @@ def test_the_check_stops_at_a_fall_before_a_larger_objects_bump(signal: list[flo
     assert np.array_equal(before_regrowth(floored, raw), expected)
 
 
-def test_the_estimate_stops_where_a_larger_object_takes_over() -> None:
-    """Contamination blobs taking over the template: 5.3 -> 19.3 after the particles' signal,
-    4.5 -> 28.2 from noise; neither a band change (7.4 -> 11.4) nor a shell's walls -> whole
-    shell (4.3 -> 8.6) is one."""
-    after_signal = np.array([4.8, 5.2, 5.3, 19.3, 35.4])
-    assert np.array_equal(before_takeover(after_signal), [4.8, 5.2, 5.3, 0.0, 0.0])
-    from_noise = np.array([4.3, 4.5, 28.2, 35.9])
-    assert np.array_equal(before_takeover(from_noise), [4.3, 4.5, 0.0, 0.0])
-    band_change, shell = np.array([6.3, 7.4, 11.4, 12.9]), np.array([4.4, 4.3, 8.6, 9.3])
-    assert np.array_equal(before_takeover(band_change), band_change)
-    assert np.array_equal(before_takeover(shell), shell)
+@pytest.mark.parametrize(("raw", "stops_at"), [
+    ([4.8, 5.2, 5.3, 19.3, 35.4], 3),  # contamination after the particles' signal: 3.6 x
+    ([4.3, 4.5, 28.2, 35.9], 2),  # contamination from noise: 6.3 x
+    ([4.3, 4.7, 4.99, 13.9, 15.6], 3),  # carbon after faint particles just under the floor: 2.8 x
+    ([6.3, 7.4, 11.4, 12.9], None),  # a change of band: 1.5 x
+    ([4.4, 4.3, 8.6, 9.3], None),  # a hollow shell's walls, then the whole shell: 2.0 x
+])
+def test_the_estimate_stops_where_a_larger_object_takes_over(raw: list[float],
+                                                             stops_at: int | None) -> None:
+    expected = np.array(raw) if stops_at is None else np.where(np.arange(len(raw)) >= stops_at,
+                                                                0.0, raw)
+    assert np.array_equal(before_takeover(np.array(raw)), expected)
 
 
 def test_estimate_is_near_the_true_diameter(crowded: list[Micrograph]) -> None:

@@ -134,8 +134,8 @@ class AutoDiameter:
     def caution(self) -> str | None:
         """A warning for people when fewer than half the micrographs measured show a
         particle-like signal: the estimate then rests on a few, whose signal may be contamination
-        or noise (simulated faint sets, 6 micrographs each: 1 with a signal gave 2.05 x and
-        0.65 x the diameter, 2 gave 0.40 x; crowded TRPV1 at 4k, 1 of 6, 0.88 x)."""
+        or noise (simulated faint sets, 6 micrographs each: 1 with a signal gave 0.65 x the
+        diameter, 2 gave 0.40 x; crowded TRPV1 at 4k, 1 of 6, 0.88 x)."""
         signal, total = self.with_signal
         if self.estimate is None or 2 * signal >= total:
             return None
