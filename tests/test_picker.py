@@ -16,6 +16,7 @@ from cryostream.metrics import Counts, score_distance
 from cryostream.picker import (
     above_the_particles,
     accounts_for,
+    decoy_floor,
     faint_floor,
     pick_micrograph,
 )
@@ -221,6 +222,38 @@ def test_faint_crowded_particles_given_too_large_are_judged_at_their_own_floor(
     true_px = 116.0 / conditions.pixel_size_angstrom
     assert _recall(picks, truth, true_px / 2) >= 0.45
     assert score_distance(_xy(picks), truth, true_px / 2).precision >= 0.9
+
+
+@pytest.mark.parametrize(("scale", "defocus_angstrom", "seed"), [(1.0, 9000.0, 2), (1.33, 12000.0, 2)])
+def test_faint_crowded_particles_under_the_floor_are_told_from_noise_by_decoys(
+        scale: float, defocus_angstrom: float, seed: int) -> None:
+    """Crowded tetramers at low dose in thick ice whose candidates' counts look like a noise tail
+    below the floor (recall 0.16 and 0.06): the decoys show they are not."""
+    conditions = Conditions((2048, 2048), 1.33, "tetramer", 116.0, area_fraction=0.45,
+                            dose_per_angstrom2=18.0, ice_angstrom=(500.0, 1100.0),
+                            defocus_angstrom=defocus_angstrom, contaminations=0)
+    sample = simulate_micrograph(conditions, seed=seed)
+    micrograph = Micrograph(sample.image, conditions.pixel_size_angstrom, Path("crowded.mrc"))
+    picks = pick_micrograph(micrograph, preset("default", diameter_angstrom=scale * 116.0))
+    truth = np.column_stack([sample.x, sample.y])
+    true_px = 116.0 / conditions.pixel_size_angstrom
+    assert _recall(picks, truth, true_px / 2) >= 0.5
+    assert score_distance(_xy(picks), truth, true_px / 2).precision >= 0.75
+
+
+@pytest.mark.parametrize(("above", "candidates", "decoys", "expected"), [
+    (20, 68, 23, 3.5),  # faint crowded particles under the floor
+    (20, 52, 75, 4.0),  # noise from a template too small: more decoys than candidates
+    (20, 11, 5, 4.0),  # 2.2 x the decoys, but too few to tell
+    (20, 40, 20, 3.5),  # 1.5 x 20 + 10: just enough
+    (20, 39, 20, 4.0),
+    (9, 68, 23, 4.0),  # too few candidates reach the floor
+])
+def test_the_floor_is_lowered_where_candidates_outnumber_the_decoys(
+        above: int, candidates: int, decoys: int, expected: float) -> None:
+    merit = np.array([5.0] * above + [3.7] * candidates + [3.0] * 50)
+    decoy_merit = np.array([3.7] * decoys + [3.0] * 100 + [4.5] * 3)  # outside 3.5-4: not counted
+    assert decoy_floor(merit, decoy_merit, 4.0) == pytest.approx(expected)
 
 
 @pytest.mark.parametrize(("merit", "dropped"), [
