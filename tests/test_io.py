@@ -53,6 +53,14 @@ def test_header_is_read_without_the_pixels(tmp_path: Path, name: str, make, shap
     assert header.pixel_size_angstrom == pytest.approx(pixel_size)
 
 
+@pytest.mark.parametrize("pixel_size", [1.35, 1.06, 0.83, 1.1, 0.8345, 3.1416])
+def test_the_header_pixel_size_is_read_as_written(tmp_path: Path, pixel_size: float) -> None:
+    """Not the float32 cell length over the count (1.3500000238 for 1.35)."""
+    path = write_mrc(np.arange(30 * 57).reshape(30, 57), tmp_path / "m.mrc", pixel_size)
+    assert read_micrograph(path).pixel_size_angstrom == pixel_size
+    assert read_header(path).pixel_size_angstrom == pixel_size
+
+
 def test_unreadable_header_is_one_line_naming_the_file(tmp_path: Path) -> None:
     (tmp_path / "bad.png").write_bytes(b"not an image")
     with pytest.raises(BadInputError, match=r"bad\.png: its header cannot be read"):
