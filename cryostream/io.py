@@ -74,7 +74,7 @@ def read_header(path: str | Path) -> MicrographHeader:
             with mrcfile.open(path, mode="r", header_only=True) as mrc:
                 header, voxel_x = mrc.header, mrc.voxel_size.x
             rows, columns, frames = int(header.ny), int(header.nx), max(1, int(header.nz))
-            return MicrographHeader(path, (rows, columns), frames, header_pixel_size(voxel_x))
+            return MicrographHeader(path, (rows, columns), frames, _pixel_size_as_written(voxel_x))
         from PIL import Image  # Pillow (a Matplotlib dependency) reads image headers lazily
 
         with Image.open(path) as image:
@@ -131,10 +131,10 @@ def _read_mrc(path: Path) -> tuple[np.ndarray, float | None]:
                             "written?", incomplete=True)
     data = (raw.astype(np.float32, copy=False) if raw.ndim == 2
             else raw.mean(axis=0, dtype=np.float32))
-    return data, header_pixel_size(voxel_x)
+    return data, _pixel_size_as_written(voxel_x)
 
 
-def header_pixel_size(voxel_angstrom: float) -> float | None:
+def _pixel_size_as_written(voxel_angstrom: float) -> float | None:
     """An MRC header's pixel size (Å/px, a float32 cell length over a count) as written: to 6
     significant digits (1.35, not 1.3500000238), None when unset (0). Picks must not depend on
     how the pixel size reached the picker, from a header or as ``--pixel-size`` from a STAR file:

@@ -18,11 +18,10 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import cv2
-import mrcfile
 import numpy as np
 
 from ..convert import to_uint8
-from ..io import MICROGRAPH_SUFFIXES, MRC_SUFFIXES, BadInputError, read_micrograph
+from ..io import MICROGRAPH_SUFFIXES, MRC_SUFFIXES, BadInputError, read_header, read_micrograph
 from ..star import write_atomically
 from .synthetic import synthetic_micrograph, write_mrc
 from .truth import write_coordinates
@@ -118,14 +117,9 @@ def _meta_diameter(path: Path) -> tuple[float, str]:
 
 
 def header_pixel_size(mrcs: Sequence[Path]) -> float:
-    """The one pixel size (Å) in the headers of ``mrcs``; a set mixing sizes is refused."""
-    sizes = set()
-    for path in mrcs:
-        try:
-            with mrcfile.open(path, header_only=True, permissive=True) as mrc:
-                sizes.add(round(float(mrc.voxel_size.x), 4))
-        except (ValueError, OSError) as error:
-            raise BadInputError(path, f"not a readable MRC header ({error})") from error
+    """The one pixel size (Å) in the headers of ``mrcs``, as the picker reads it
+    (:func:`~cryostream.io.read_header`); a set mixing sizes is refused."""
+    sizes = {read_header(path).pixel_size_angstrom or 0.0 for path in mrcs}
     if len(sizes) != 1 or min(sizes) <= 0:
         raise BadInputError(mrcs[0].parent, f"needs one positive pixel size in every MRC header, "
                             f"found {', '.join(f'{size:g}' for size in sorted(sizes))} Å")
@@ -134,8 +128,7 @@ def header_pixel_size(mrcs: Sequence[Path]) -> float:
 
 def micrograph_shape(path: Path) -> tuple[int, int]:
     """(rows, cols) of an MRC from its header."""
-    with mrcfile.open(path, header_only=True, permissive=True) as mrc:
-        return int(mrc.header.ny), int(mrc.header.nx)
+    return read_header(path).shape
 
 
 def picker_mrcs(bench_set: BenchSet, out_dir: Path) -> list[Path]:
