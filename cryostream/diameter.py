@@ -154,7 +154,7 @@ def _band_curve(data: np.ndarray, diameters_px: np.ndarray, config: PickerConfig
     side = min(int(np.ceil(REGION_DIAMETERS * middle)), *data.shape)
     top = (np.array(data.shape) - side) // 2
     region = data[top[0]:top[0] + side, top[1]:top[1] + side]
-    steps, learned = _template_step(config.pipeline)
+    steps, learned = template_step(config.pipeline)
     forced = {"unit_norm_seeds": False} if plain_seeds else {}
     image = apply_pipeline(to_uint8(bin_blocks(region, factor), config.low_percentile,
                                     config.high_percentile), steps, middle / factor)
@@ -169,7 +169,7 @@ def _band_curve(data: np.ndarray, diameters_px: np.ndarray, config: PickerConfig
     return snr
 
 
-def _template_step(pipeline: Sequence[Mapping[str, Any]]) -> tuple[list[Mapping[str, Any]],
+def template_step(pipeline: Sequence[Mapping[str, Any]]) -> tuple[list[Mapping[str, Any]],
                                                                     Mapping[str, Any]]:
     """The steps before the pipeline's learned template (the default's flatten, normalise and
     invert), and the template step itself."""

@@ -25,7 +25,7 @@ from .crowding import (
     resolves_crowding,
     trial_part,
 )
-from .diameter import checked_diameter_px, has_template_step
+from .diameter import checked_diameter_px, has_template_step, template_step
 from .filters import apply_pipeline
 from .io import BadInputError, Micrograph
 from .neighbours import nearest_distances, suppress_close
@@ -290,9 +290,7 @@ def _kept_floor(micrograph: Micrograph, config: PickerConfig, diameter_px: float
 def _decoy_merit(micrograph: Micrograph, config: PickerConfig, diameter_px: float) -> np.ndarray:
     """The figures of merit of the picks made, as the candidates are, on the negated response of
     the pipeline's learned template (``decoy_floor`` says why)."""
-    steps = list(config.pipeline)
-    after = 1 + next(index for index, step in enumerate(steps)
-                     if step.get("filter") == "radial_template")
+    steps, after = config.pipeline, len(template_step(config.pipeline)[0]) + 1
     negated = replace(config, pipeline=[*steps[:after], {"filter": "invert"}, *steps[after:]])
     return _candidates(micrograph, negated, diameter_px)[1]
 
