@@ -46,8 +46,9 @@ def radial_template(image: np.ndarray, radius_px: float, template_radius_px: flo
     fringes, the ring of crowded neighbours) instead of a flat disc. Each further pass takes its
     seeds from the previous pass's response, which centres them on particles whose disc response
     peaks off-centre (hollow shells). Expects an image in noise units with particles bright (after
-    ``normalise_noise`` and ``invert``). With fewer than ``min_seeds`` seeds it returns the
-    response so far, so an empty micrograph does not invent a particle."""
+    ``normalise_noise`` and ``invert``). With fewer than ``min_seeds`` seeds (none on an image
+    narrower than a seed's patch) it returns the response so far, so an empty micrograph does not
+    invent a particle."""
     image = np.asarray(image, dtype=np.float32)
     disc = disc_kernel(radius_px, annulus_ratio)
     half = int(np.ceil(template_radius_px))
@@ -56,6 +57,8 @@ def radial_template(image: np.ndarray, radius_px: float, template_radius_px: flo
     response = _correlate(spectrum, image.shape, border, disc,
                           _disc_spectrum(radius_px, annulus_ratio, spectrum.shape))
     response /= float(np.linalg.norm(disc))
+    if min(image.shape) < 2 * half + 1:  # no seed's patch fits
+        return response
     windows = np.lib.stride_tricks.sliding_window_view(image, (2 * half + 1, 2 * half + 1))
     for _ in range(passes):
         seeds = _strongest_peaks(response, radius_px, seed_snr, half, max_seeds)

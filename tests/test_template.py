@@ -61,10 +61,15 @@ def test_unit_norm_seeds_keep_a_few_much_brighter_objects_from_taking_the_templa
     assert (responses[1] >= 0.97 * responses[0]) == unit_norm_seeds
 
 
-def test_radial_template_without_enough_seeds_is_the_disc_response() -> None:
-    noise = np.random.default_rng(4).normal(size=(128, 128)).astype(np.float32)
+@pytest.mark.parametrize(("shape", "min_seeds"), [
+    ((128, 128), 10_000),  # too few seeds
+    ((24, 64), 1),  # no seed's patch (31 px across) fits
+])
+def test_radial_template_without_enough_seeds_is_the_disc_response(shape: tuple[int, int],
+                                                                    min_seeds: int) -> None:
+    noise = np.random.default_rng(4).normal(size=shape).astype(np.float32)
     np.testing.assert_allclose(  # the template correlates in Fourier space: float32 rounding
-        template.radial_template(noise, radius_px=6, template_radius_px=15, min_seeds=10_000),
+        template.radial_template(noise, radius_px=6, template_radius_px=15, min_seeds=min_seeds),
         filters.disc_contrast(noise, radius_px=6, noise_units=True), atol=1e-5)
 
 
