@@ -124,7 +124,7 @@ def resolves_crowding(centres: np.ndarray, crowded_centres: np.ndarray,
 
     The density counts ``found`` picks when given (default: ``crowded_centres``): the picker
     counts the smaller size's picks down to the floor its given-size picks were kept to
-    (:func:`~cryostream.picker.faint_floor`), since faint crowded particles straddle the floor
+    (:func:`~cryostream.threshold.faint_floor`), since faint crowded particles straddle the floor
     (simulated crowded tetramers in thick ice: 0.18 per squared diameter above it, 0.34 down to
     the lowered floor, where the other tests, on the picks above it, passed)."""
     leniency = TRIAL_LENIENCY if trial else 1.0

@@ -16,35 +16,28 @@ import numpy as np
 
 from .cluster import Clusters, cluster_points, points_from_image
 from .config import PickerConfig
-from .convert import bin_blocks, bin_factor_for, median_value, to_uint8
+from .convert import bin_blocks, bin_factor_for, to_uint8
 from .crowding import (
-    MIN_NEW_MERIT_RATIO,
     crowded_floor,
     in_part,
     judgements,
     resolves_crowding,
     trial_part,
 )
-from .diameter import checked_diameter_px, has_template_step, template_step
+from .diameter import MAX_PACKING, checked_diameter_px, has_template_step, template_step
 from .filters import apply_pipeline
 from .io import BadInputError, Micrograph
 from .neighbours import nearest_distances, suppress_close
-from .threshold import adaptive_merit_threshold
+from .threshold import MIN_FAINT_PICKS, adaptive_merit_threshold, decoy_floor, faint_floor
 
-# When the given size's picks are kept below the floor (see faint_floor):
-MIN_FAINT_PICKS = 10  # at least this many above it
-FAINT_FLOOR_FRACTION = 0.875  # kept down to 7/8 of the floor (3.5 sigma at 4),
-MAX_BELOW_RATIO = 2.0  # when the candidates just below it are at most 2 x those just above, and
-#                        those further down at most 2 x them (faint particles: 0.8-1.5, their mode
-#                        below it on a low-dose micrograph; noise: 3-12, 6 pooled, at a floor of 4;
-#                        at a template too small: 1.6, then 2.5), or when they reach 1 / 1.25
-MAX_DEEPER_RATIO = 1.25  # of those as far below them (the particles' mode just below the floor)
-DECOY_RATIO = 1.5  # or when those down to 7/8 of it outnumber 1.5 x the decoys there by
-#                    MIN_FAINT_PICKS (see decoy_floor; faint crowded particles: 1.9-3.0 x the
-#                    decoys, noise 0.7-0.9 x; 11 non-particles against 5 decoys are too few)
 # When fewer than MIN_FAINT_PICKS of the given size's picks reach the floor (see _smaller_if_faint):
 FAINT_FALLBACK_RATIO = 0.75  # the picks at this x the size are taken when they reach it at least
 MIN_FALLBACK_GAIN = 3.0  # this many times as often (a two-domain particle split in two: 2 x)
+# When the diameter check kept the given diameter (see _larger_if_outnumbered):
+LARGER_FALLBACK_RATIO = 4 / 3  # the picks at this x the size are taken when at least
+MIN_LARGER_GAIN = 2.0  # this many times as many reach the floor (given 0.75 x, faint sparse shells
+#                        whose curve the check cannot measure: 3.0-4.9; every other micrograph of 40
+#                        sets at 0.75-1.33 x: at most 1.2)
 # When the diameter check enlarged the given diameter (see accounts_for), the enlarged picks must lie
 ACCOUNTED_DIAMETERS = 0.75  # within 0.75 enlarged diameters of at least half of the given size's
 MIN_ACCOUNTED_FRACTION = 0.5  # picks (enlargements that helped, 30 sets: 0.5-1; to contamination or
@@ -119,6 +112,9 @@ def pick_micrograph(micrograph: Micrograph, config: PickerConfig) -> Picks:
         if not accounts_for(given[given_merit >= strong], candidates[candidate_merit >= strong],
                             diameter_px):
             diameter_px, candidates, candidate_merit = configured_px, given, given_merit
+    if floor is not None and config.correct_diameter and diameter_px == configured_px:
+        diameter_px, candidates, candidate_merit = _larger_if_outnumbered(
+            micrograph, unfloored, diameter_px, candidates, candidate_merit, floor)
     if floor is not None and np.count_nonzero(candidate_merit >= floor) < MIN_FAINT_PICKS:
         diameter_px, candidates, candidate_merit = _smaller_if_faint(
             micrograph, unfloored, diameter_px, candidates, candidate_merit, floor)
@@ -188,6 +184,29 @@ def _smaller_if_faint(micrograph: Micrograph, config: PickerConfig, diameter_px:
     found = np.count_nonzero(smaller_merit >= floor)
     if found >= max(MIN_FAINT_PICKS, MIN_FALLBACK_GAIN * np.count_nonzero(merit >= floor)):
         return smaller_px, smaller, smaller_merit
+    return diameter_px, candidates, merit
+
+
+def _larger_if_outnumbered(micrograph: Micrograph, config: PickerConfig, diameter_px: float,
+                           candidates: np.ndarray, merit: np.ndarray,
+                           floor: float) -> tuple[float, np.ndarray, np.ndarray]:
+    """The size, candidates and figures of merit to pick with: those at ``LARGER_FALLBACK_RATIO`` x
+    ``diameter_px`` when at least ``MIN_FAINT_PICKS`` and ``MIN_LARGER_GAIN`` x as many of them
+    as of the given ones (``merit``) reach the ``floor``, else the given ones. A template too
+    small for faint particles holds too little of their signal to lift most of them above the
+    floor, while noise and contamination never gain picks at a larger size (the template averages
+    over more pixels, and packs fewer responses): simulated faint shells given 0.75 x, whose
+    curve the diameter check cannot measure on its central square, 22-51 picks at that size and
+    80-133 at 1 x (interior F1 0.13-0.37 -> 0.81-0.95). Not tried when the larger size could not
+    pack that many picks (``MAX_PACKING`` per squared diameter), so crowded micrographs pay
+    nothing for it."""
+    larger_px = LARGER_FALLBACK_RATIO * diameter_px
+    given = np.count_nonzero(merit >= floor)
+    if MIN_LARGER_GAIN * given * larger_px ** 2 > MAX_PACKING * micrograph.data.size:
+        return diameter_px, candidates, merit
+    larger, larger_merit = _candidates(micrograph, config, larger_px)
+    if np.count_nonzero(larger_merit >= floor) >= max(MIN_FAINT_PICKS, MIN_LARGER_GAIN * given):
+        return larger_px, larger, larger_merit
     return diameter_px, candidates, merit
 
 
@@ -293,54 +312,6 @@ def _decoy_merit(micrograph: Micrograph, config: PickerConfig, diameter_px: floa
     steps, after = config.pipeline, len(template_step(config.pipeline)[0]) + 1
     negated = replace(config, pipeline=[*steps[:after], {"filter": "invert"}, *steps[after:]])
     return _candidates(micrograph, negated, diameter_px)[1]
-
-
-def decoy_floor(merit: np.ndarray, decoy_merit: np.ndarray, floor: float) -> float:
-    """The figure of merit the given size's picks need: ``FAINT_FLOOR_FRACTION`` x ``floor`` when at
-    least ``MIN_FAINT_PICKS`` of the candidates (``merit``) reach the floor and those between the
-    two outnumber ``DECOY_RATIO`` x the decoys there by ``MIN_FAINT_PICKS``, else ``floor``.
-    Decoys (``decoy_merit``) are picked on the negated template response: noise responds both ways
-    alike, particles only one way, so the decoys count the candidates noise alone would give.
-    Faint crowded particles whose mode lies under the floor look like a noise tail in the
-    candidates' counts alone (:func:`faint_floor` keeps the floor): a simulated crowded micrograph
-    of tetramers in thick ice, 68 candidates between 3.5 and 4 (67 of them particles) against 23
-    decoys, recall 0.15 -> 0.38 (precision 1.0 -> 0.97); a template too small on a sparse one, 52
-    candidates (7 particles) against 75 decoys. Crowded particles' surrounds make decoys too
-    (particles 1.9-3.0 x the decoys there), so this only lowers the floor where
-    :func:`faint_floor` does not."""
-    if np.count_nonzero(merit >= floor) < MIN_FAINT_PICKS:
-        return floor
-    lowered = FAINT_FLOOR_FRACTION * floor
-    candidates = np.count_nonzero((merit >= lowered) & (merit < floor))
-    decoys = np.count_nonzero((decoy_merit >= lowered) & (decoy_merit < floor))
-    return lowered if candidates >= DECOY_RATIO * decoys + MIN_FAINT_PICKS else floor
-
-
-def faint_floor(merit: np.ndarray, floor: float) -> float:
-    """The figure of merit the given size's picks need (``merit``: every candidate's): ``floor``,
-    or less on a faint micrograph whose particles straddle it, down to ``MIN_NEW_MERIT_RATIO`` x
-    the median of the picks above it (as :func:`crowded_floor` does) but not under
-    ``FAINT_FLOOR_FRACTION`` x ``floor``. Only when there are at least ``MIN_FAINT_PICKS`` picks
-    above it, and the candidates it would add are at most ``MAX_BELOW_RATIO`` x as many as those
-    as far above it and those as far below them at most that many x them: a noise tail grows
-    about 7 x per half sigma going down (at 4 sigma), while faint particles thin out, so noise
-    alone leaves the floor where it is (a template too small for faint particles makes a noise
-    tail that grows slowly across the floor and fast below it: 32, 52, then 129 candidates per
-    half sigma on a simulated sparse micrograph given 0.75 x). Or when the candidates
-    it would add (at least ``MIN_FAINT_PICKS``) outnumber those as far below them (by
-    ``MAX_DEEPER_RATIO``): the particles' own mode lies just below the floor, where a noise tail
-    would go on growing."""
-    above = merit[merit >= floor]
-    if len(above) < MIN_FAINT_PICKS:
-        return floor
-    lowered = float(np.clip(MIN_NEW_MERIT_RATIO * median_value(above), FAINT_FLOOR_FRACTION * floor,
-                            floor))
-    added = np.count_nonzero((merit >= lowered) & (merit < floor))
-    deeper = np.count_nonzero((merit >= 2 * lowered - floor) & (merit < lowered))
-    thinning = (added <= MAX_BELOW_RATIO * np.count_nonzero(above < 2 * floor - lowered)
-                and deeper <= MAX_BELOW_RATIO * added)
-    mode_near_floor = added >= MIN_FAINT_PICKS and deeper <= MAX_DEEPER_RATIO * added
-    return lowered if thinning or mode_near_floor else floor
 
 
 def figure_of_merit(values: np.ndarray, clusters: Clusters, diameter_px: float) -> np.ndarray:

@@ -1,16 +1,31 @@
-"""The per-micrograph figure-of-merit threshold: where the picks' figures of merit split into a
+"""The per-micrograph figure-of-merit thresholds: where the picks' figures of merit split into a
 background population and the particles (a two-component Gaussian mixture on their logarithms,
-fitted by EM in NumPy)."""
+fitted by EM in NumPy), and how far below the absolute floor a faint micrograph's picks are kept
+(:func:`faint_floor`, :func:`decoy_floor`)."""
 
 from __future__ import annotations
 
 import numpy as np
+
+from .convert import median_value
+from .crowding import MIN_NEW_MERIT_RATIO
 
 BIC_MARGIN = 10.0  # "very strong" evidence for two populations on Kass & Raftery's scale
 MAX_BACKGROUND_RATIO = 0.75  # a background population scores well below the particles, not 10 % less
 MIN_PARTICLE_WEIGHT = 0.5  # and is the minority: a small upper component is a tail of outliers
 #                            (contamination, carbon edges: 3-7 % of candidates at 5-8 x the
 #                            particles' merit), not the particles
+# When the given size's picks are kept below the floor (see faint_floor):
+MIN_FAINT_PICKS = 10  # at least this many above it
+FAINT_FLOOR_FRACTION = 0.875  # kept down to 7/8 of the floor (3.5 sigma at 4),
+MAX_BELOW_RATIO = 2.0  # when the candidates just below it are at most 2 x those just above, and
+#                        those further down at most 2 x them (faint particles: 0.8-1.5, their mode
+#                        below it on a low-dose micrograph; noise: 3-12, 6 pooled, at a floor of 4;
+#                        at a template too small: 1.6, then 2.5), or when they reach 1 / 1.25
+MAX_DEEPER_RATIO = 1.25  # of those as far below them (the particles' mode just below the floor)
+DECOY_RATIO = 1.5  # or when those down to 7/8 of it outnumber 1.5 x the decoys there by
+#                    MIN_FAINT_PICKS (see decoy_floor; faint crowded particles: 1.9-3.0 x the
+#                    decoys, noise 0.7-0.9 x; 11 non-particles against 5 decoys are too few)
 
 
 def adaptive_merit_threshold(merit: np.ndarray, min_candidates: int = 12) -> float:
@@ -114,3 +129,51 @@ def _bic(values: np.ndarray, weights: np.ndarray, means: np.ndarray, variances: 
     for the weights summing to 1)."""
     log_likelihood, _ = _log_likelihoods(values, weights, means, variances)
     return float(-2 * log_likelihood.sum() + (3 * len(means) - 1) * np.log(len(values)))
+
+
+def decoy_floor(merit: np.ndarray, decoy_merit: np.ndarray, floor: float) -> float:
+    """The figure of merit the given size's picks need: ``FAINT_FLOOR_FRACTION`` x ``floor`` when at
+    least ``MIN_FAINT_PICKS`` of the candidates (``merit``) reach the floor and those between the
+    two outnumber ``DECOY_RATIO`` x the decoys there by ``MIN_FAINT_PICKS``, else ``floor``.
+    Decoys (``decoy_merit``) are picked on the negated template response: noise responds both ways
+    alike, particles only one way, so the decoys count the candidates noise alone would give.
+    Faint crowded particles whose mode lies under the floor look like a noise tail in the
+    candidates' counts alone (:func:`faint_floor` keeps the floor): a simulated crowded micrograph
+    of tetramers in thick ice, 68 candidates between 3.5 and 4 (67 of them particles) against 23
+    decoys, recall 0.15 -> 0.38 (precision 1.0 -> 0.97); a template too small on a sparse one, 52
+    candidates (7 particles) against 75 decoys. Crowded particles' surrounds make decoys too
+    (particles 1.9-3.0 x the decoys there), so this only lowers the floor where
+    :func:`faint_floor` does not."""
+    if np.count_nonzero(merit >= floor) < MIN_FAINT_PICKS:
+        return floor
+    lowered = FAINT_FLOOR_FRACTION * floor
+    candidates = np.count_nonzero((merit >= lowered) & (merit < floor))
+    decoys = np.count_nonzero((decoy_merit >= lowered) & (decoy_merit < floor))
+    return lowered if candidates >= DECOY_RATIO * decoys + MIN_FAINT_PICKS else floor
+
+
+def faint_floor(merit: np.ndarray, floor: float) -> float:
+    """The figure of merit the given size's picks need (``merit``: every candidate's): ``floor``,
+    or less on a faint micrograph whose particles straddle it, down to ``MIN_NEW_MERIT_RATIO`` x
+    the median of the picks above it (as :func:`~cryostream.crowding.crowded_floor` does) but not under
+    ``FAINT_FLOOR_FRACTION`` x ``floor``. Only when there are at least ``MIN_FAINT_PICKS`` picks
+    above it, and the candidates it would add are at most ``MAX_BELOW_RATIO`` x as many as those
+    as far above it and those as far below them at most that many x them: a noise tail grows
+    about 7 x per half sigma going down (at 4 sigma), while faint particles thin out, so noise
+    alone leaves the floor where it is (a template too small for faint particles makes a noise
+    tail that grows slowly across the floor and fast below it: 32, 52, then 129 candidates per
+    half sigma on a simulated sparse micrograph given 0.75 x). Or when the candidates
+    it would add (at least ``MIN_FAINT_PICKS``) outnumber those as far below them (by
+    ``MAX_DEEPER_RATIO``): the particles' own mode lies just below the floor, where a noise tail
+    would go on growing."""
+    above = merit[merit >= floor]
+    if len(above) < MIN_FAINT_PICKS:
+        return floor
+    lowered = float(np.clip(MIN_NEW_MERIT_RATIO * median_value(above), FAINT_FLOOR_FRACTION * floor,
+                            floor))
+    added = np.count_nonzero((merit >= lowered) & (merit < floor))
+    deeper = np.count_nonzero((merit >= 2 * lowered - floor) & (merit < lowered))
+    thinning = (added <= MAX_BELOW_RATIO * np.count_nonzero(above < 2 * floor - lowered)
+                and deeper <= MAX_BELOW_RATIO * added)
+    mode_near_floor = added >= MIN_FAINT_PICKS and deeper <= MAX_DEEPER_RATIO * added
+    return lowered if thinning or mode_near_floor else floor

@@ -16,8 +16,6 @@ from cryostream.metrics import Counts, score_distance
 from cryostream.picker import (
     above_the_particles,
     accounts_for,
-    decoy_floor,
-    faint_floor,
     pick_micrograph,
 )
 from cryostream.star import read_coordinates
@@ -61,6 +59,16 @@ def test_empty_micrograph_gives_few_picks() -> None:
     empty = synthetic_micrograph((1024, 1024), n_particles=0, diameter_px=40, seed=5)
     picks = pick_micrograph(_micrograph(empty, 1.5), preset("default", diameter_angstrom=60))
     assert len(picks) <= 10
+
+
+@pytest.mark.parametrize("diameter_angstrom", [60.0, 90.0, 150.0, 180.0])
+def test_a_diameter_nearly_as_wide_as_the_micrograph_is_picked_without_error(
+        diameter_angstrom: float) -> None:
+    """Up to 120 px on a 128 px micrograph (the sessions refuse only as wide or wider): the
+    learned template's patch no longer fits the binned image, which raised a ValueError."""
+    small = synthetic_micrograph((128, 128), n_particles=2, diameter_px=40, seed=0)
+    picks = pick_micrograph(_micrograph(small, 1.5), preset("default", diameter_angstrom=diameter_angstrom))
+    assert len(picks) <= 2
 
 
 def _xy(picks: picker.Picks) -> np.ndarray:
@@ -168,6 +176,25 @@ def test_faint_particles_given_too_large_a_diameter_are_picked_at_a_smaller_size
     assert _recall(picks, np.column_stack([sample.x, sample.y]), true_px / 2) >= 0.5
 
 
+@pytest.mark.parametrize("seed", [1, 4])
+def test_faint_sparse_particles_given_too_small_a_diameter_are_picked_at_a_larger_size(
+        seed: int) -> None:
+    """Sparse hollow shells at low dose given 0.75 x: the diameter check's central square holds
+    too few of them to measure a curve, and at that size a template too small lifts few above
+    the floor (recall 0.10 and 0.17); at 4/3 x it more than twice as many reach it."""
+    conditions = Conditions((2048, 2048), 1.2, "shell", 113.0, area_fraction=0.1,
+                            dose_per_angstrom2=18.0, ice_angstrom=(300.0, 700.0),
+                            defocus_angstrom=9000.0, contaminations=0)
+    sample = simulate_micrograph(conditions, seed=seed)
+    micrograph = Micrograph(sample.image, conditions.pixel_size_angstrom, Path("faint.mrc"))
+    picks = pick_micrograph(micrograph, preset("default", diameter_angstrom=0.75 * 113.0))
+    truth = np.column_stack([sample.x, sample.y])
+    true_px = 113.0 / conditions.pixel_size_angstrom
+    assert picks.picked_diameter_px == pytest.approx(true_px)
+    assert _recall(picks, truth, true_px / 2) >= 0.5
+    assert score_distance(_xy(picks), truth, true_px / 2).precision >= 0.8
+
+
 @pytest.mark.parametrize("seed", [2, 5])
 def test_picks_on_contamination_far_above_the_particles_are_dropped(seed: int) -> None:
     """Three dark contamination blobs score 5-10 x the particles (48-106 against 10-12): none of
@@ -252,21 +279,6 @@ def test_faint_crowded_particles_under_the_floor_are_told_from_noise_by_decoys(
     assert score_distance(_xy(picks), truth, true_px / 2).precision >= 0.75
 
 
-@pytest.mark.parametrize(("above", "candidates", "decoys", "expected"), [
-    (20, 68, 23, 3.5),  # faint crowded particles under the floor
-    (20, 52, 75, 4.0),  # noise from a template too small: more decoys than candidates
-    (20, 11, 5, 4.0),  # 2.2 x the decoys, but too few to tell
-    (20, 40, 20, 3.5),  # 1.5 x 20 + 10: just enough
-    (20, 39, 20, 4.0),
-    (9, 68, 23, 4.0),  # too few candidates reach the floor
-])
-def test_the_floor_is_lowered_where_candidates_outnumber_the_decoys(
-        above: int, candidates: int, decoys: int, expected: float) -> None:
-    merit = np.array([5.0] * above + [3.7] * candidates + [3.0] * 50)
-    decoy_merit = np.array([3.7] * decoys + [3.0] * 100 + [4.5] * 3)  # outside 3.5-4: not counted
-    assert decoy_floor(merit, decoy_merit, 4.0) == pytest.approx(expected)
-
-
 @pytest.mark.parametrize(("merit", "dropped"), [
     ([60.0, 45.0, 30.0] + [8.0 + 0.02 * i for i in range(97)], 3),  # contamination: 3.7 x
     ([9.0 * 1.01 ** i for i in range(100)], 0),  # particles' merit runs on without a gap
@@ -282,7 +294,7 @@ def test_picks_far_above_the_rest_are_a_few_strongest_after_a_gap(merit: list[fl
 
 
 @pytest.mark.parametrize("seed", range(6))
-def test_noise_alone_is_not_picked_at_a_smaller_size(seed: int) -> None:
+def test_noise_alone_is_picked_at_the_given_size(seed: int) -> None:
     empty = synthetic_micrograph((1024, 1024), n_particles=0, diameter_px=40, seed=seed)
     picks = pick_micrograph(_micrograph(empty, 1.5), preset("default", diameter_angstrom=60))
     assert picks.picked_diameter_px == 40
@@ -359,38 +371,6 @@ def test_default_preset_on_real_micrographs_stays_above_a_generous_floor(
                                        truth[["rlnCoordinateX", "rlnCoordinateY"]].to_numpy(),
                                        0.5 * diameter_px)
     assert total.recall >= min_recall and total.precision >= min_precision
-
-
-@pytest.mark.parametrize(("above", "below", "floor", "expected"), [
-    (np.linspace(4.0, 6.0, 40), np.linspace(3.5, 3.99, 10), 4.0, 3.5),  # faint particles thin out
-    (np.linspace(4.0, 6.6, 40), np.linspace(3.8, 3.99, 5), 4.0, 0.7 * 5.3),  # 0.7 x their median
-    (np.linspace(4.0, 6.0, 40), np.linspace(3.5, 3.99, 18), 4.0, 3.5),  # their mode below it
-    # a noise tail grows, also further down
-    (np.linspace(4.0, 6.0, 40), np.r_[np.linspace(3.5, 3.99, 25), np.linspace(3.0, 3.49, 75)],
-     4.0, 4.0),
-    (np.linspace(4.0, 6.0, 40), np.r_[np.linspace(3.5, 3.99, 60), np.linspace(3.0, 3.49, 180)],
-     4.0, 4.0),
-    # many just below, fewer further down: the particles' mode (simulated low-dose: 41 then 36)
-    (np.linspace(4.0, 6.0, 40), np.r_[np.linspace(3.5, 3.99, 25), np.linspace(3.0, 3.49, 31)],
-     4.0, 3.5),
-    (np.linspace(4.0, 6.0, 40), np.r_[np.linspace(3.5, 3.99, 25), np.linspace(3.0, 3.49, 32)],
-     4.0, 4.0),
-    # thinning across the floor, and at most 2 x as many again further down (10, 15, 30)
-    (np.linspace(4.0, 6.0, 40), np.r_[np.linspace(3.5, 3.99, 15), np.linspace(3.0, 3.49, 30)],
-     4.0, 3.5),
-    (np.linspace(4.0, 6.0, 40), np.r_[np.linspace(3.5, 3.99, 15), np.linspace(3.0, 3.49, 31)],
-     4.0, 4.0),
-    # a noise tail growing slowly across the floor and fast below it (given 0.75 x: 32, 52, 129)
-    (np.r_[np.linspace(4.0, 4.49, 32), np.linspace(4.5, 6.0, 23)],
-     np.r_[np.linspace(3.5, 3.99, 52), np.linspace(3.0, 3.49, 129)], 4.0, 4.0),
-    (np.linspace(4.4, 6.4, 40), np.linspace(3.8, 3.99, 5), 4.0, 4.0),  # none just above
-    (np.linspace(6.0, 9.0, 40), np.linspace(3.5, 3.99, 5), 4.0, 4.0),  # they score well above
-    (np.linspace(4.0, 6.0, 9), np.linspace(3.5, 3.99, 2), 4.0, 4.0),  # too few to tell
-    (np.linspace(6.0, 9.0, 40), np.linspace(5.25, 5.99, 5), 6.0, 5.25),  # any floor: 7/8 of it
-])
-def test_faint_floor_follows_the_particles_above_it(above: np.ndarray, below: np.ndarray,
-                                                    floor: float, expected: float) -> None:
-    assert faint_floor(np.concatenate([above, below]), floor) == pytest.approx(expected)
 
 
 @pytest.mark.parametrize("seed", [0, 2])

@@ -1,7 +1,7 @@
 import numpy as np
 import pytest
 
-from cryostream.threshold import adaptive_merit_threshold
+from cryostream.threshold import adaptive_merit_threshold, decoy_floor, faint_floor
 
 
 def test_adaptive_threshold_separates_two_populations() -> None:
@@ -29,3 +29,50 @@ def _lognormals(seed: int, *populations: tuple[float, float, int]) -> np.ndarray
 ], ids=["strong outliers", "one population", "two close components"])
 def test_adaptive_threshold_keeps_one_population_whole(merit: np.ndarray) -> None:
     assert adaptive_merit_threshold(merit) == 0.0
+
+
+@pytest.mark.parametrize(("above", "below", "floor", "expected"), [
+    (np.linspace(4.0, 6.0, 40), np.linspace(3.5, 3.99, 10), 4.0, 3.5),  # faint particles thin out
+    (np.linspace(4.0, 6.6, 40), np.linspace(3.8, 3.99, 5), 4.0, 0.7 * 5.3),  # 0.7 x their median
+    (np.linspace(4.0, 6.0, 40), np.linspace(3.5, 3.99, 18), 4.0, 3.5),  # their mode below it
+    # a noise tail grows, also further down
+    (np.linspace(4.0, 6.0, 40), np.r_[np.linspace(3.5, 3.99, 25), np.linspace(3.0, 3.49, 75)],
+     4.0, 4.0),
+    (np.linspace(4.0, 6.0, 40), np.r_[np.linspace(3.5, 3.99, 60), np.linspace(3.0, 3.49, 180)],
+     4.0, 4.0),
+    # many just below, fewer further down: the particles' mode (simulated low-dose: 41 then 36)
+    (np.linspace(4.0, 6.0, 40), np.r_[np.linspace(3.5, 3.99, 25), np.linspace(3.0, 3.49, 31)],
+     4.0, 3.5),
+    (np.linspace(4.0, 6.0, 40), np.r_[np.linspace(3.5, 3.99, 25), np.linspace(3.0, 3.49, 32)],
+     4.0, 4.0),
+    # thinning across the floor, and at most 2 x as many again further down (10, 15, 30)
+    (np.linspace(4.0, 6.0, 40), np.r_[np.linspace(3.5, 3.99, 15), np.linspace(3.0, 3.49, 30)],
+     4.0, 3.5),
+    (np.linspace(4.0, 6.0, 40), np.r_[np.linspace(3.5, 3.99, 15), np.linspace(3.0, 3.49, 31)],
+     4.0, 4.0),
+    # a noise tail growing slowly across the floor and fast below it (given 0.75 x: 32, 52, 129)
+    (np.r_[np.linspace(4.0, 4.49, 32), np.linspace(4.5, 6.0, 23)],
+     np.r_[np.linspace(3.5, 3.99, 52), np.linspace(3.0, 3.49, 129)], 4.0, 4.0),
+    (np.linspace(4.4, 6.4, 40), np.linspace(3.8, 3.99, 5), 4.0, 4.0),  # none just above
+    (np.linspace(6.0, 9.0, 40), np.linspace(3.5, 3.99, 5), 4.0, 4.0),  # they score well above
+    (np.linspace(4.0, 6.0, 9), np.linspace(3.5, 3.99, 2), 4.0, 4.0),  # too few to tell
+    (np.linspace(6.0, 9.0, 40), np.linspace(5.25, 5.99, 5), 6.0, 5.25),  # any floor: 7/8 of it
+])
+def test_faint_floor_follows_the_particles_above_it(above: np.ndarray, below: np.ndarray,
+                                                    floor: float, expected: float) -> None:
+    assert faint_floor(np.concatenate([above, below]), floor) == pytest.approx(expected)
+
+
+@pytest.mark.parametrize(("above", "candidates", "decoys", "expected"), [
+    (20, 68, 23, 3.5),  # faint crowded particles under the floor
+    (20, 52, 75, 4.0),  # noise from a template too small: more decoys than candidates
+    (20, 11, 5, 4.0),  # 2.2 x the decoys, but too few to tell
+    (20, 40, 20, 3.5),  # 1.5 x 20 + 10: just enough
+    (20, 39, 20, 4.0),
+    (9, 68, 23, 4.0),  # too few candidates reach the floor
+])
+def test_the_floor_is_lowered_where_candidates_outnumber_the_decoys(
+        above: int, candidates: int, decoys: int, expected: float) -> None:
+    merit = np.array([5.0] * above + [3.7] * candidates + [3.0] * 50)
+    decoy_merit = np.array([3.7] * decoys + [3.0] * 100 + [4.5] * 3)  # outside 3.5-4: not counted
+    assert decoy_floor(merit, decoy_merit, 4.0) == pytest.approx(expected)
