@@ -35,6 +35,10 @@ OUTNUMBERING_NEW_FRACTION = 2.0  # new picks this many per given one outnumber t
 #                                   2.15, 1.84 D; sparse sets: 0.7-1.5, 1.1-2.7 D, density < 0.27)
 MIN_NEW_MERIT_RATIO = 0.7  # and score like the re-found ones (crowded real data: 0.8-0.9; noise
 #                            from the finer binning: 0.55); kept down to this x them: crowded_floor
+SUPERSET_REFOUND_FRACTION = 0.7  # re-finding this many, it keeps the given picks and adds to them:
+SUPERSET_NEW_FRACTION = 0.15  # this many new picks per given one then suffice (crowded shells and
+SUPERSET_MERIT_RATIO = 0.8  # tetramers: 0.15-0.21), scoring this close to the re-found ones
+#                             (those: 0.80-0.96; noise beside particles found at their size: 0.71-0.75)
 MIN_CROWDED_DENSITY = 0.25  # and finds one per 4 diameters squared (crowded 0.29-0.9; faint noise
 #                             0.1-0.22)
 MIN_FAINT_CROWDED_DENSITY = 1 / 3  # one per 3 when judged down to a lowered floor (see
@@ -105,7 +109,12 @@ def resolves_crowding(centres: np.ndarray, crowded_centres: np.ndarray,
     finds many (``min_density`` per squared diameter), adds them between the given-size picks (not
     on them, not far from them), re-finds the same centres where both find one (or, re-finding
     fewer, adds many more a whole particle away: a much too large diameter merges most of them),
-    and the particles it adds score like those it re-finds. A smaller size that splits particles
+    and the particles it adds score like those it re-finds. Re-finding nearly all of them
+    (``SUPERSET_REFOUND_FRACTION``), it keeps the given size's picks and adds to them, so fewer new
+    picks suffice (``SUPERSET_NEW_FRACTION``) when they score closer to the re-found ones
+    (``SUPERSET_MERIT_RATIO``): crowded shells and tetramers given 1-1.33 x (simulated), 0.15-0.21
+    new picks per pick at 0.80-0.96 x their figure of merit; beside particles found at their own
+    size, the noise a smaller size adds scores 0.71-0.75 x. A smaller size that splits particles
     into parts (the walls of a hollow shell) adds picks next to the centres, not a particle away
     from them, and moves the centres; one that picks up noise adds weak picks (from its finer
     binning) or, on a faint sparse micrograph, few. The thresholds are the constants above. A
@@ -137,7 +146,8 @@ def resolves_crowding(centres: np.ndarray, crowded_centres: np.ndarray,
     same = SAME_CENTRE_DIAMETERS * diameter_px
     refound = np.mean(nearest_distances(centres, crowded_centres) < same)
     if refound >= (leniency if merged else max(leniency, SPLIT_TRIAL_LENIENCY)) * MIN_REFOUND_FRACTION:
-        needed_new, nearest_new = MIN_NEW_FRACTION, 0.0
+        needed_new = SUPERSET_NEW_FRACTION if refound >= SUPERSET_REFOUND_FRACTION else MIN_NEW_FRACTION
+        nearest_new = 0.0
     elif merged:
         needed_new, nearest_new = MANY_NEW_FRACTION, MERGED_DISTANCE_DIAMETERS
     else:
@@ -150,8 +160,10 @@ def resolves_crowding(centres: np.ndarray, crowded_centres: np.ndarray,
     if (median_new < nearest_new * diameter_px
             or (median_new > MAX_NEW_DISTANCE_DIAMETERS * diameter_px and not outnumbered)):
         return False
+    few_new = new.sum() < leniency * MIN_NEW_FRACTION * len(centres)
     return bool(median_value(crowded_merit[new])
-                >= MIN_NEW_MERIT_RATIO * _refound_merit(crowded_merit, to_given, diameter_px))
+                >= (SUPERSET_MERIT_RATIO if few_new else MIN_NEW_MERIT_RATIO)
+                * _refound_merit(crowded_merit, to_given, diameter_px))
 
 
 def crowded_floor(centres: np.ndarray, crowded_centres: np.ndarray, crowded_merit: np.ndarray,

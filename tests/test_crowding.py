@@ -37,7 +37,7 @@ def test_resolves_crowding_needs_many_new_strong_picks_at_the_same_centres() -> 
     assert not replaces(np.vstack([given, between]), np.concatenate([strong, strong]),
                         area_px=1000.0 ** 2)
     assert not replaces(np.vstack([given + 20.0, between]), np.concatenate([strong, strong]))
-    assert not replaces(np.vstack([given, given[:5] + 25.0]), np.concatenate([strong, strong[:5]]))
+    assert not replaces(np.vstack([given, given[:3] + 25.0]), np.concatenate([strong, strong[:3]]))
     most_moved = given.copy()
     most_moved[:15] += 20.0  # only 10 of 25 centres re-found: enough with a new pick for each
     assert replaces(np.vstack([most_moved, between]), np.concatenate([strong, strong]))
@@ -51,9 +51,27 @@ def test_resolves_crowding_needs_many_new_strong_picks_at_the_same_centres() -> 
     assert not replaces(np.vstack([most_moved, between]), np.concatenate([strong, strong]))
     far_away = given + 1000.0  # strong new picks, but nowhere near the particles found
     assert not replaces(np.vstack([given, far_away]), np.concatenate([strong, strong]))
-    few_new, merit = np.vstack([given, between[:5]]), np.full(30, 10.0)
+    few_new, merit = np.vstack([given, between[:3]]), np.full(28, 10.0)
     assert not replaces(few_new, merit)
     assert replaces(few_new, merit, trial=True)
+
+
+@pytest.mark.parametrize(("moved", "added", "new_merit", "replaced"), [
+    (0, 4, 8.0, True),  # re-finds all, adds 0.16 per pick scoring 0.8 x the re-found ones
+    (0, 4, 7.9, False),  # scoring under 0.8 x: noise beside particles found at their own size
+    (0, 3, 10.0, False),  # 0.12 per pick: too few
+    (7, 4, 10.0, True),  # re-finds 18 of 25 (0.72)
+    (8, 4, 10.0, False),  # re-finds 17 (0.68): 0.3 new picks per pick needed
+    (8, 8, 7.5, True),  # which score like the re-found ones at 0.7 x
+])
+def test_a_smaller_size_that_refinds_nearly_all_picks_needs_fewer_new_ones(
+        moved: int, added: int, new_merit: float, replaced: bool) -> None:
+    given = GRID_25
+    kept = given.copy()
+    kept[:moved] += 20.0  # not re-found
+    smaller = np.vstack([kept, given[:added] + 50.0])
+    merit = np.concatenate([np.full(len(given), 10.0), np.full(added, new_merit)])
+    assert resolves_crowding(given, smaller, merit, 60, 500.0 ** 2) == replaced
 
 
 def _given_and_grid_between(given: np.ndarray, side_px: int) -> np.ndarray:
