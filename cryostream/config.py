@@ -244,7 +244,8 @@ class PickerConfig:
     correct_diameter: bool = _setting(
         True, kind=bool, help="Measure the particle size on each micrograph with the pipeline's "
         "learned template (see cryostream.diameter) from 0.6 to 1.35 x the diameter, and pick at "
-        "the measured size when it is more than 15 % away from the configured one")
+        "the measured size when it is more than 15 % away from the configured one; where it is "
+        "not, at 4/3 x the configured one when that lifts twice as many picks above the floor")
 
     def __post_init__(self) -> None:
         for name, setting in SETTINGS.items():

@@ -36,7 +36,7 @@ MIN_FALLBACK_GAIN = 3.0  # this many times as often (a two-domain particle split
 # When the diameter check kept the given diameter (see _larger_if_outnumbered):
 LARGER_FALLBACK_RATIO = 4 / 3  # the picks at this x the size are taken when at least
 MIN_LARGER_GAIN = 2.0  # this many times as many reach the floor (given 0.75 x, faint sparse shells
-#                        whose curve the check cannot measure: 3.0-4.9; every other micrograph of 40
+#                        whose curve the check cannot measure: 3.0-4.9; every other micrograph of 48
 #                        sets at 0.75-1.33 x: at most 1.2)
 # When the diameter check enlarged the given diameter (see accounts_for), the enlarged picks must lie
 ACCOUNTED_DIAMETERS = 0.75  # within 0.75 enlarged diameters of at least half of the given size's
