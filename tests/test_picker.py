@@ -75,6 +75,18 @@ def _xy(picks: picker.Picks) -> np.ndarray:
     return np.column_stack([picks.x, picks.y])
 
 
+def _pick_simulated(conditions: Conditions, seed: int,
+                    scale: float = 1.0) -> tuple[picker.Picks, Counts]:
+    """Pick a simulated micrograph given ``scale`` x its particles' diameter: the picks and their
+    score (one-to-one matches within half the true diameter)."""
+    sample = simulate_micrograph(conditions, seed=seed)
+    micrograph = Micrograph(sample.image, conditions.pixel_size_angstrom, Path("simulated.mrc"))
+    picks = pick_micrograph(micrograph, preset("default",
+                                               diameter_angstrom=scale * conditions.diameter_angstrom))
+    true_px = conditions.diameter_angstrom / conditions.pixel_size_angstrom
+    return picks, score_distance(_xy(picks), np.column_stack([sample.x, sample.y]), true_px / 2)
+
+
 def _recall(picks: picker.Picks, xy: np.ndarray, radius_px: float) -> float:
     return score_distance(_xy(picks), xy, radius_px).recall
 
@@ -185,14 +197,10 @@ def test_faint_sparse_particles_given_too_small_a_diameter_are_picked_at_a_large
     conditions = Conditions((2048, 2048), 1.2, "shell", 113.0, area_fraction=0.1,
                             dose_per_angstrom2=18.0, ice_angstrom=(300.0, 700.0),
                             defocus_angstrom=9000.0, contaminations=0)
-    sample = simulate_micrograph(conditions, seed=seed)
-    micrograph = Micrograph(sample.image, conditions.pixel_size_angstrom, Path("faint.mrc"))
-    picks = pick_micrograph(micrograph, preset("default", diameter_angstrom=0.75 * 113.0))
-    truth = np.column_stack([sample.x, sample.y])
-    true_px = 113.0 / conditions.pixel_size_angstrom
-    assert picks.picked_diameter_px == pytest.approx(true_px)
-    assert _recall(picks, truth, true_px / 2) >= 0.5
-    assert score_distance(_xy(picks), truth, true_px / 2).precision >= 0.8
+    picks, score = _pick_simulated(conditions, seed, 0.75)
+    assert picks.picked_diameter_px == pytest.approx(113.0 / conditions.pixel_size_angstrom)
+    assert score.recall >= 0.5
+    assert score.precision >= 0.8
 
 
 @pytest.mark.parametrize("seed", [2, 5])
@@ -234,13 +242,9 @@ def test_faint_crowded_particles_are_separated_by_the_smaller_size(defocus_angst
     conditions = Conditions((2048, 2048), 1.34, "tetramer", 123.0, area_fraction=0.45,
                             dose_per_angstrom2=30.0, ice_angstrom=(500.0, 1100.0),
                             defocus_angstrom=defocus_angstrom, contaminations=0)
-    sample = simulate_micrograph(conditions, seed=seed)
-    micrograph = Micrograph(sample.image, conditions.pixel_size_angstrom, Path("crowded.mrc"))
-    picks = pick_micrograph(micrograph, preset("default", diameter_angstrom=123.0))
-    truth = np.column_stack([sample.x, sample.y])
-    true_px = 123.0 / conditions.pixel_size_angstrom
-    assert _recall(picks, truth, true_px / 2) >= 0.65
-    assert score_distance(_xy(picks), truth, true_px / 2).precision >= 0.9
+    _, score = _pick_simulated(conditions, seed)
+    assert score.recall >= 0.65
+    assert score.precision >= 0.9
 
 
 def test_crowded_shells_given_too_large_gain_the_few_neighbours_they_merged() -> None:
@@ -250,13 +254,9 @@ def test_crowded_shells_given_too_large_gain_the_few_neighbours_they_merged() ->
     conditions = Conditions((2048, 2048), 1.06, "shell", 207.0, area_fraction=0.45,
                             dose_per_angstrom2=50.0, ice_angstrom=(300.0, 700.0),
                             defocus_angstrom=11805.0, carbon=True, contaminations=0)
-    sample = simulate_micrograph(conditions, seed=2)
-    micrograph = Micrograph(sample.image, conditions.pixel_size_angstrom, Path("shells.mrc"))
-    picks = pick_micrograph(micrograph, preset("default", diameter_angstrom=1.33 * 207.0))
-    truth = np.column_stack([sample.x, sample.y])
-    true_px = 207.0 / conditions.pixel_size_angstrom
-    assert _recall(picks, truth, true_px / 2) >= 0.72
-    assert score_distance(_xy(picks), truth, true_px / 2).precision >= 0.95
+    _, score = _pick_simulated(conditions, 2, 1.33)
+    assert score.recall >= 0.72
+    assert score.precision >= 0.95
 
 
 @pytest.mark.parametrize(("defocus_angstrom", "seed"), [(9000.0, 0), (12000.0, 0)])
@@ -269,13 +269,9 @@ def test_faint_crowded_particles_given_too_large_are_judged_at_their_own_floor(
     conditions = Conditions((2048, 2048), 1.33, "tetramer", 116.0, area_fraction=0.45,
                             dose_per_angstrom2=18.0, ice_angstrom=(500.0, 1100.0),
                             defocus_angstrom=defocus_angstrom, contaminations=0)
-    sample = simulate_micrograph(conditions, seed=seed)
-    micrograph = Micrograph(sample.image, conditions.pixel_size_angstrom, Path("crowded.mrc"))
-    picks = pick_micrograph(micrograph, preset("default", diameter_angstrom=1.33 * 116.0))
-    truth = np.column_stack([sample.x, sample.y])
-    true_px = 116.0 / conditions.pixel_size_angstrom
-    assert _recall(picks, truth, true_px / 2) >= 0.45
-    assert score_distance(_xy(picks), truth, true_px / 2).precision >= 0.9
+    _, score = _pick_simulated(conditions, seed, 1.33)
+    assert score.recall >= 0.45
+    assert score.precision >= 0.9
 
 
 @pytest.mark.parametrize(("scale", "defocus_angstrom", "seed"), [(1.0, 9000.0, 2), (1.33, 12000.0, 2)])
@@ -286,13 +282,9 @@ def test_faint_crowded_particles_under_the_floor_are_told_from_noise_by_decoys(
     conditions = Conditions((2048, 2048), 1.33, "tetramer", 116.0, area_fraction=0.45,
                             dose_per_angstrom2=18.0, ice_angstrom=(500.0, 1100.0),
                             defocus_angstrom=defocus_angstrom, contaminations=0)
-    sample = simulate_micrograph(conditions, seed=seed)
-    micrograph = Micrograph(sample.image, conditions.pixel_size_angstrom, Path("crowded.mrc"))
-    picks = pick_micrograph(micrograph, preset("default", diameter_angstrom=scale * 116.0))
-    truth = np.column_stack([sample.x, sample.y])
-    true_px = 116.0 / conditions.pixel_size_angstrom
-    assert _recall(picks, truth, true_px / 2) >= 0.5
-    assert score_distance(_xy(picks), truth, true_px / 2).precision >= 0.75
+    _, score = _pick_simulated(conditions, seed, scale)
+    assert score.recall >= 0.5
+    assert score.precision >= 0.75
 
 
 @pytest.mark.parametrize(("merit", "dropped"), [
