@@ -246,6 +246,14 @@ class PickerConfig:
         "learned template (see cryostream.diameter) from 0.6 to 1.35 x the diameter, and pick at "
         "the measured size when it is more than 15 % away from the configured one; where it is "
         "not, at 4/3 x the configured one when that lifts twice as many picks above the floor")
+    min_checked_diameter_angstrom: float | None = _setting(
+        None, optional=True, positive=True, unit="Å", help="The diameter check picks at no smaller "
+        "a size than this (--diameter auto sets it to the low end of its estimate's plateau); "
+        "unset: no bound")
+    max_checked_diameter_angstrom: float | None = _setting(
+        None, optional=True, positive=True, unit="Å", help="The diameter check picks at no larger "
+        "a size than this (--diameter auto sets it to the high end of its estimate's plateau); "
+        "unset: no bound")
 
     def __post_init__(self) -> None:
         for name, setting in SETTINGS.items():
@@ -253,6 +261,10 @@ class PickerConfig:
         if self.low_percentile >= self.high_percentile:
             raise ConfigError("low_percentile", f"must be below high_percentile "
                               f"({self.low_percentile:g} >= {self.high_percentile:g})")
+        low, high = self.min_checked_diameter_angstrom, self.max_checked_diameter_angstrom
+        if low is not None and high is not None and low > high:
+            raise ConfigError("min_checked_diameter_angstrom", f"must not be above "
+                              f"max_checked_diameter_angstrom ({low:g} > {high:g})")
         check_pipeline(self.pipeline)
 
     def to_dict(self) -> dict[str, Any]:

@@ -228,21 +228,24 @@ def _crossing(x: np.ndarray, y: np.ndarray, below: int, above: int, level: float
     return float(x[below] + fraction * (x[above] - x[below]))
 
 
-def checked_diameter_px(data: np.ndarray, config: PickerConfig, diameter_px: float) -> float:
+def checked_diameter_px(data: np.ndarray, config: PickerConfig, diameter_px: float,
+                        bounds_px: tuple[float, float] = (0.0, np.inf)) -> float:
     """The diameter to pick ``data`` at: ``diameter_px`` (the configured one), unless the
     plateau of its learned-template curve, measured from ``diameter_px / CHECK_BELOW`` to
-    ``CHECK_ABOVE * diameter_px``, lies more than ``DEAD_BAND`` away from it (and, to enlarge
-    it, rises ``MIN_ENLARGING_RISE`` above its lowest value before the best). The curve stops at
-    a jump (``MAX_STEP``) after a signal or at a regrowth (:func:`before_regrowth`) and starts
-    after a fall (``MAX_FALL``) to a later signal, and a value is a spike only against trial
-    diameters that were measured (not against ones with too few or too dense responses)."""
+    ``CHECK_ABOVE * diameter_px`` and its middle brought within ``bounds_px``, lies more than
+    ``DEAD_BAND`` away from it (and, to enlarge it, rises ``MIN_ENLARGING_RISE`` above its
+    lowest value before the best). The curve stops at a jump (``MAX_STEP``) after a signal or at
+    a regrowth (:func:`before_regrowth`) and starts after a fall (``MAX_FALL``) to a later signal,
+    and a value is a spike only against trial diameters that were measured (not against ones
+    with too few or too dense responses)."""
     ratios = STEP ** np.arange(np.ceil(-np.log(CHECK_BELOW) / np.log(STEP)),
                                np.floor(np.log(CHECK_ABOVE) / np.log(STEP)) + 1)
     measured = _raw_curve(data, ratios * diameter_px, config)
     raw = after_fall(before_jump(measured))
     neighbours = np.where(raw > 0, raw, np.nan)
     signal = before_regrowth(_without_spikes(_signal(raw), neighbours, np.nan), raw)
-    found = plateau(ratios, signal, neighbours=neighbours)[1]
+    found = float(np.clip(plateau(ratios, signal, neighbours=neighbours)[1],
+                          bounds_px[0] / diameter_px, bounds_px[1] / diameter_px))
     if (np.isnan(found) or abs(np.log(found)) <= np.log(DEAD_BAND)
             or (found > 1 and signal.max() < MIN_ENLARGING_RISE * _lowest_before(signal, measured))):
         return diameter_px

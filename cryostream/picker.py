@@ -101,7 +101,9 @@ def pick_micrograph(micrograph: Micrograph, config: PickerConfig) -> Picks:
     """Pick particles in one micrograph (pure: no files, no global state)."""
     pixel_size = resolve_pixel_size(micrograph)
     configured_px = config.diameter_angstrom / pixel_size
-    diameter_px = (checked_diameter_px(micrograph.data, config, configured_px)
+    bounds_px = ((config.min_checked_diameter_angstrom or 0.0) / pixel_size,
+                 (config.max_checked_diameter_angstrom or np.inf) / pixel_size)
+    diameter_px = (checked_diameter_px(micrograph.data, config, configured_px, bounds_px)
                    if config.correct_diameter and has_template_step(config) else configured_px)
     floor = config.min_figure_of_merit
     strong = floor or 0.0  # picks above it judge an enlarged size and a smaller one

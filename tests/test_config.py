@@ -77,6 +77,9 @@ def test_every_setting_says_what_it_is_and_lengths_say_their_unit() -> None:
     ({"cluster_method": "magic"}, "cluster_method", "'kmeans'"),
     ({"min_figure_of_merit": "high"}, "min_figure_of_merit", "a number"),
     ({"crowded_diameter_fraction": 1.5}, "crowded_diameter_fraction", "at most 1"),
+    ({"min_checked_diameter_angstrom": 0.0}, "min_checked_diameter_angstrom", "positive"),
+    ({"min_checked_diameter_angstrom": 90.0, "max_checked_diameter_angstrom": 80.0},
+     "min_checked_diameter_angstrom", "not be above max_checked_diameter_angstrom"),
 ])
 def test_bad_values_name_the_key(overrides: dict, key: str, message: str) -> None:
     with pytest.raises(ConfigError, match=message) as caught:

@@ -213,6 +213,10 @@ def test_the_check_keeps_a_diameter_close_to_the_measured_one(crowded: list[Micr
     assert checked_diameter_px(crowded[0].data, config, 40.0) == 40.0
     corrected = checked_diameter_px(crowded[0].data, config, 28.0)
     assert corrected > 28.0 * DEAD_BAND
+    # bounded (a session's estimate), it moves no further than the bound, or not at all within
+    # the dead band of it
+    assert checked_diameter_px(crowded[0].data, config, 28.0, (0.0, 34.0)) == 34.0
+    assert checked_diameter_px(crowded[0].data, config, 28.0, (0.0, 30.0)) == 28.0
 
 
 @pytest.mark.parametrize(("particle_shape", "diameter_angstrom", "pixel_size", "dose", "given",

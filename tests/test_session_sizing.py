@@ -175,6 +175,12 @@ def test_pick_with_auto_records_the_estimate_and_reruns_cleanly(acquisition: Pat
     assert sources_text.startswith("auto: ") and "searched 20-600 Å" in sources_text
     diameters = {float(read_provenance(star)["diameter_px"]) * 1.5 for star in stars}
     assert all(0.6 * DIAMETER_ANGSTROM < value < 1.65 * DIAMETER_ANGSTROM for value in diameters)
+    with Journal(out) as journal:  # the picker's own check stays on the estimate's plateau
+        estimate = AutoDiameter.restore(journal, DEFAULT_DIAMETER_RANGE_ANGSTROM).estimate
+        config = journal.recorded_config(journal.get_setting("config_digest") or "")
+    assert estimate is not None and config is not None
+    assert config.min_checked_diameter_angstrom == round(estimate.low_angstrom, 1)
+    assert config.max_checked_diameter_angstrom == round(estimate.high_angstrom, 1)
     again = run_cryostream("pick", str(acquisition), "-o", str(out), "--diameter", "auto")
     assert again.returncode == 0, again.stderr
     assert "4 already picked (skipped)" in again.stderr

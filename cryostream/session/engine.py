@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from ..config import PickerConfig
+from ..diameter import DiameterEstimate
 from ..io import BadInputError
 from ..picker import Picks
 from .cancel import Cancellation
@@ -113,10 +114,12 @@ class Session:
                        if self.options.on_config_change == "redo"
                        else AutoDiameter.restore(self.journal, self.options.auto_diameter))
         if self.sizing.estimate is not None:
-            self._pick_at(self.sizing.estimate.diameter_angstrom)
+            self._pick_at(self.sizing.estimate)
 
-    def _pick_at(self, diameter_angstrom: float) -> None:
-        self.config = replace(self.config, diameter_angstrom=round(diameter_angstrom, 1))
+    def _pick_at(self, estimate: DiameterEstimate) -> None:
+        self.config = replace(self.config, diameter_angstrom=round(estimate.diameter_angstrom, 1),
+                              min_checked_diameter_angstrom=round(estimate.low_angstrom, 1),
+                              max_checked_diameter_angstrom=round(estimate.high_angstrom, 1))
         self.digest = self.config.digest()
 
     def measure_diameter(self, tasks: list[Task], strict: bool = False) -> str | None:
@@ -146,7 +149,7 @@ class Session:
         if estimate is None:  # cancelled while measuring
             return None
         if sizing.update(estimate, [task.key for task in sample]):
-            self._pick_at(estimate.diameter_angstrom)
+            self._pick_at(estimate)
         with output_boundary(self.journal.path):
             sizing.save(self.journal)
             record_configuration(self.journal, self.config, self.diameter_mode)
