@@ -181,12 +181,8 @@ def _smaller_if_faint(micrograph: Micrograph, config: PickerConfig, diameter_px:
     the diameter check to measure (its curve then stays at noise level) fall under the floor,
     where a smaller template still finds them: a simulated low-defocus micrograph given 1.33 x,
     5 picks above the floor at that size and 41 at 0.75 x it (interior F1 0.09 -> 0.74)."""
-    smaller_px = FAINT_FALLBACK_RATIO * diameter_px
-    smaller, smaller_merit = _candidates(micrograph, config, smaller_px)
-    found = np.count_nonzero(smaller_merit >= floor)
-    if found >= max(MIN_FAINT_PICKS, MIN_FALLBACK_GAIN * np.count_nonzero(merit >= floor)):
-        return smaller_px, smaller, smaller_merit
-    return diameter_px, candidates, merit
+    return _if_more_reach_the_floor(micrograph, config, diameter_px, candidates, merit, floor,
+                                    FAINT_FALLBACK_RATIO, MIN_FALLBACK_GAIN)
 
 
 def _larger_if_outnumbered(micrograph: Micrograph, config: PickerConfig, diameter_px: float,
@@ -202,13 +198,25 @@ def _larger_if_outnumbered(micrograph: Micrograph, config: PickerConfig, diamete
     80-133 at 1 x (interior F1 0.13-0.37 -> 0.81-0.95). Not tried when the larger size could not
     pack that many picks (``MAX_PACKING`` per squared diameter), so crowded micrographs pay
     nothing for it."""
-    larger_px = LARGER_FALLBACK_RATIO * diameter_px
     given = np.count_nonzero(merit >= floor)
-    if MIN_LARGER_GAIN * given * larger_px ** 2 > MAX_PACKING * micrograph.data.size:
+    if (MIN_LARGER_GAIN * given * (LARGER_FALLBACK_RATIO * diameter_px) ** 2
+            > MAX_PACKING * micrograph.data.size):
         return diameter_px, candidates, merit
-    larger, larger_merit = _candidates(micrograph, config, larger_px)
-    if np.count_nonzero(larger_merit >= floor) >= max(MIN_FAINT_PICKS, MIN_LARGER_GAIN * given):
-        return larger_px, larger, larger_merit
+    return _if_more_reach_the_floor(micrograph, config, diameter_px, candidates, merit, floor,
+                                    LARGER_FALLBACK_RATIO, MIN_LARGER_GAIN)
+
+
+def _if_more_reach_the_floor(micrograph: Micrograph, config: PickerConfig, diameter_px: float,
+                             candidates: np.ndarray, merit: np.ndarray, floor: float, ratio: float,
+                             gain: float) -> tuple[float, np.ndarray, np.ndarray]:
+    """The size, candidates and figures of merit at ``ratio`` x ``diameter_px`` when at least
+    ``MIN_FAINT_PICKS`` and ``gain`` x as many of them as of the given ones (``merit``) reach
+    the ``floor``, else the given ones."""
+    other_px = ratio * diameter_px
+    other, other_merit = _candidates(micrograph, config, other_px)
+    needed = max(MIN_FAINT_PICKS, gain * np.count_nonzero(merit >= floor))
+    if np.count_nonzero(other_merit >= floor) >= needed:
+        return other_px, other, other_merit
     return diameter_px, candidates, merit
 
 
