@@ -166,6 +166,21 @@ def resolves_crowding(centres: np.ndarray, crowded_centres: np.ndarray,
                 * _refound_merit(crowded_merit, to_given, diameter_px))
 
 
+def adds_many_to_superset(centres: np.ndarray, crowded_centres: np.ndarray,
+                          diameter_px: float) -> bool:
+    """Whether the smaller size's picks (``crowded_centres``) re-find nearly all of the given
+    size's (``centres``, ``SUPERSET_REFOUND_FRACTION``) and add at least ``MIN_NEW_FRACTION``
+    new ones per pick. Merged neighbours rarely give that: the given size's picks then sit between
+    particles. Noise does, around particles that the given size found (simulated thick ice given
+    0.75 x: 1.0-1.5 new picks per pick, none of them particles), so the picker then also asks the
+    picks to outnumber decoys (:func:`~cryostream.threshold.outnumbers_decoys`)."""
+    if len(centres) == 0 or len(crowded_centres) == 0:
+        return False
+    refound = np.mean(nearest_distances(centres, crowded_centres) < SAME_CENTRE_DIAMETERS * diameter_px)
+    new = nearest_distances(crowded_centres, centres) > NEW_PICK_DIAMETERS * diameter_px
+    return bool(refound >= SUPERSET_REFOUND_FRACTION and new.sum() >= MIN_NEW_FRACTION * len(centres))
+
+
 def crowded_floor(centres: np.ndarray, crowded_centres: np.ndarray, crowded_merit: np.ndarray,
                   diameter_px: float, floor: float) -> float:
     """The figure of merit a smaller size's picks need once :func:`resolves_crowding` has taken

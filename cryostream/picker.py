@@ -18,6 +18,7 @@ from .cluster import Clusters, cluster_points, points_from_image
 from .config import PickerConfig
 from .convert import bin_blocks, bin_factor_for, to_uint8
 from .crowding import (
+    adds_many_to_superset,
     crowded_floor,
     in_part,
     judgements,
@@ -28,7 +29,13 @@ from .diameter import MAX_PACKING, checked_diameter_px, has_template_step, templ
 from .filters import apply_pipeline
 from .io import BadInputError, Micrograph
 from .neighbours import nearest_distances, suppress_close
-from .threshold import MIN_FAINT_PICKS, adaptive_merit_threshold, decoy_floor, faint_floor
+from .threshold import (
+    DECOY_RATIO,
+    MIN_FAINT_PICKS,
+    adaptive_merit_threshold,
+    decoy_floor,
+    faint_floor,
+)
 
 # When fewer than MIN_FAINT_PICKS of the given size's picks reach the floor (see _smaller_if_faint):
 FAINT_FALLBACK_RATIO = 0.75  # the picks at this x the size are taken when they reach it at least
@@ -248,7 +255,12 @@ def _unless_crowded(micrograph: Micrograph, config: PickerConfig, diameter_px: f
     (or a sixteenth) of its cost. It is judged against the picks above the floor (``judged``)
     and, when the given size's were kept to a lower floor (``kept``, down to ``kept_floor``: see
     :func:`faint_floor`), against those at that floor (:func:`judgements`); its density is
-    counted down to ``kept_floor`` both times, and its picks kept down to :func:`crowded_floor`."""
+    counted down to ``kept_floor`` both times, and its picks kept down to :func:`crowded_floor`.
+    Picks that re-find nearly all the given size's and add many (:func:`adds_many_to_superset`)
+    must also outnumber ``DECOY_RATIO`` x its decoys (:func:`_decoy_merit`), counted at the same
+    floor: around globular particles in thick ice given 0.75 x, a smaller size adds 1-1.5 noise
+    picks per particle, as many as its decoys (0.95-1.14 x); merged crowded neighbours outnumber
+    them 6-143 x."""
     crowded_px = config.crowded_diameter_fraction * diameter_px
     factor = _bin_factor(crowded_px, CROWDED_MIN_WORKING_RATIO * config.working_diameter_px,
                          at_least=True)
@@ -267,6 +279,10 @@ def _unless_crowded(micrograph: Micrograph, config: PickerConfig, diameter_px: f
         return None
     given, level = resolving
     strong = crowded_merit >= level
+    if adds_many_to_superset(given, crowded_centres[strong], diameter_px):
+        decoys = _decoy_merit(micrograph, unfloored, crowded_px, edge_px, factor)
+        if strong.sum() < DECOY_RATIO * np.count_nonzero(decoys >= level):
+            return None
     keep = crowded_merit >= crowded_floor(given, crowded_centres[strong], crowded_merit[strong],
                                           diameter_px, level)
     return crowded_centres[keep], crowded_merit[keep]
@@ -313,15 +329,19 @@ def _kept_floor(micrograph: Micrograph, config: PickerConfig, diameter_px: float
     if (kept_floor < floor or not has_template_step(config)
             or decoy_floor(merit, np.empty(0), floor) == floor):
         return kept_floor
-    return decoy_floor(merit, _decoy_merit(micrograph, config, diameter_px), floor)
+    return decoy_floor(merit, _decoy_merit(micrograph, config, diameter_px,
+                                           config.edge_diameters * diameter_px,
+                                           _bin_factor(diameter_px, config.working_diameter_px)),
+                       floor)
 
 
-def _decoy_merit(micrograph: Micrograph, config: PickerConfig, diameter_px: float) -> np.ndarray:
-    """The figures of merit of the picks made, as the candidates are, on the negated response of
-    the pipeline's learned template (``decoy_floor`` says why)."""
+def _decoy_merit(micrograph: Micrograph, config: PickerConfig, diameter_px: float, edge_px: float,
+                 factor: int) -> np.ndarray:
+    """The figures of merit of the picks made, as :func:`pick_at_size` makes them, on the negated
+    response of the pipeline's learned template (``decoy_floor`` says why)."""
     steps, after = config.pipeline, len(template_step(config.pipeline)[0]) + 1
     negated = replace(config, pipeline=[*steps[:after], {"filter": "invert"}, *steps[after:]])
-    return _candidates(micrograph, negated, diameter_px)[1]
+    return pick_at_size(micrograph, negated, diameter_px, edge_px, factor)[1]
 
 
 def figure_of_merit(values: np.ndarray, clusters: Clusters, diameter_px: float) -> np.ndarray:

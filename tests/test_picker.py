@@ -247,6 +247,19 @@ def test_faint_crowded_particles_are_separated_by_the_smaller_size(defocus_angst
     assert score.precision >= 0.9
 
 
+@pytest.mark.parametrize("seed", [1, 2])
+def test_noise_around_particles_in_thick_ice_is_not_taken_for_crowding(seed: int) -> None:
+    """Globular particles in thick ice at a high dose, given 0.75 x (the diameter check keeps it):
+    the smaller size re-finds nearly every pick and adds 1-1.5 noise picks per pick around them,
+    as many as its decoys (precision 0.26-0.29 before the decoy count)."""
+    conditions = Conditions((2048, 2048), 0.9, "globular", 133.0, area_fraction=0.25,
+                            dose_per_angstrom2=50.0, ice_angstrom=(500.0, 1100.0),
+                            defocus_angstrom=12000.0, contaminations=0)
+    _, score = _pick_simulated(conditions, seed, 0.75)
+    assert score.precision >= 0.9
+    assert score.recall >= 0.8
+
+
 def test_crowded_shells_given_too_large_gain_the_few_neighbours_they_merged() -> None:
     """Crowded hollow shells given 1.33 x (checked to 1.04 x): the smaller size re-finds 0.74 of
     the picks and adds 0.26 per pick, which the 0.3 asked when fewer are re-found refused (recall
