@@ -58,12 +58,12 @@ REGROWTH_DIP = 0.85  # a fall below this x the plateau so far, then a rise above
 REGROWTH_MARGIN = 1.15  # this x it: a larger object after the particle (see before_regrowth)
 MAX_PACKING = 1.0  # strong responses denser than one per d x d are not particles of diameter d
 MIN_STRONG = 10  # nor are fewer than this many in the region (contamination, ice, carbon)
+MIN_MEASURED = 2  # trial diameters the check needs measured (a few large particles: only the smallest)
 STEP = 1.1  # ratio between neighbouring trial diameters
 REGION_DIAMETERS = 16.0  # the curve is measured on a central square this many diameters across
 WORKING_DIAMETER_PX = 12.0  # binned so that the middle trial diameter is about this many pixels
 MIN_ACROSS_DIAMETERS = 8.0  # a trial diameter must fit this many times across the micrograph
-CHECK_BELOW, CHECK_ABOVE = 1.65, 1.35  # the picker's check: from D / 1.65 to 1.35 D (diameters
-#                                        given from memory or as a box size are more often too big)
+CHECK_BELOW, CHECK_ABOVE = 1.65, 1.35  # the check: D / 1.65 to 1.35 D (given ones are more often big)
 DEAD_BAND = 1.15  # the picker keeps the configured diameter when the measured one is this close,
 MIN_ENLARGING_RISE = 1.15  # or larger and the curve's best is less than this above the lowest
 #                            before it: a flat curve near the noise says nothing about size (faint
@@ -77,10 +77,10 @@ BAND_SPAN = CHECK_BELOW * CHECK_ABOVE  # the longest band of trial diameters mea
 @dataclass(frozen=True)
 class SizeEvidence:
     """One micrograph's learned-template signal-to-noise ratio at each trial diameter (Å); 0
-    where a trial diameter gave no strong response or responses denser than particles pack,
-    from where a larger object took over the template (:func:`before_takeover`) and up to where
-    a smaller, stronger one's curve fell (:func:`after_fall`). With the plateau (low, middle,
-    high Å) it estimates; NaN without a particle-like signal."""
+    where a trial diameter gave too few strong responses or denser than particles pack, from
+    where a larger object took over the template (:func:`before_takeover`) and up to where a
+    smaller, stronger one's curve fell (:func:`after_fall`); with the plateau (low, middle, high
+    Å) it estimates, NaN without a particle-like signal."""
 
     diameters_angstrom: np.ndarray
     snr: np.ndarray
@@ -89,9 +89,8 @@ class SizeEvidence:
 
 @dataclass(frozen=True)
 class DiameterEstimate:
-    """The estimated diameter (Å), the plateau it is the middle of (on the median micrograph),
-    and the evidence behind it (pass it back to :func:`estimate_diameter` with new micrographs
-    to refine the estimate)."""
+    """The estimated diameter (Å), the plateau it is the middle of (on the median micrograph) and
+    the evidence behind it (pass it to :func:`estimate_diameter` with new micrographs to refine)."""
 
     diameter_angstrom: float
     low_angstrom: float
@@ -232,12 +231,12 @@ def checked_diameter_px(data: np.ndarray, config: PickerConfig, diameter_px: flo
                         bounds_px: tuple[float, float] = (0.0, np.inf)) -> float:
     """The diameter to pick ``data`` at: ``diameter_px`` (the configured one), unless the
     plateau of its learned-template curve, measured from ``diameter_px / CHECK_BELOW`` to
-    ``CHECK_ABOVE * diameter_px`` and its middle brought within ``bounds_px``, lies more than
-    ``DEAD_BAND`` away from it (and, to enlarge it, rises ``MIN_ENLARGING_RISE`` above its
-    lowest value before the best). The curve stops at a jump (``MAX_STEP``) after a signal or at
-    a regrowth (:func:`before_regrowth`) and starts after a fall (``MAX_FALL``) to a later signal,
-    and a value is a spike only against trial diameters that were measured (not against ones
-    with too few or too dense responses)."""
+    ``CHECK_ABOVE * diameter_px`` at ``MIN_MEASURED`` trial diameters at least and its middle
+    brought within ``bounds_px``, lies more than ``DEAD_BAND`` away from it (and, to enlarge it,
+    rises ``MIN_ENLARGING_RISE`` above its lowest value before the best). The curve stops at a
+    jump (``MAX_STEP``) after a signal or at a regrowth (:func:`before_regrowth`) and starts
+    after a fall (``MAX_FALL``) to a later signal, and a value is a spike only against trial
+    diameters that were measured (not against ones with too few or too dense responses)."""
     ratios = STEP ** np.arange(np.ceil(-np.log(CHECK_BELOW) / np.log(STEP)),
                                np.floor(np.log(CHECK_ABOVE) / np.log(STEP)) + 1)
     measured = _raw_curve(data, ratios * diameter_px, config)
@@ -247,6 +246,7 @@ def checked_diameter_px(data: np.ndarray, config: PickerConfig, diameter_px: flo
     found = float(np.clip(plateau(ratios, signal, neighbours=neighbours)[1],
                           bounds_px[0] / diameter_px, bounds_px[1] / diameter_px))
     if (np.isnan(found) or abs(np.log(found)) <= np.log(DEAD_BAND)
+            or np.count_nonzero(measured > 0) < MIN_MEASURED
             or (found > 1 and signal.max() < MIN_ENLARGING_RISE * _lowest_before(signal, measured))):
         return diameter_px
     return float(found * diameter_px)

@@ -239,3 +239,14 @@ def test_the_check_enlarges_only_on_a_curve_that_rises(particle_shape: str,
     true_px = diameter_angstrom / pixel_size
     checked = checked_diameter_px(image, preset("default"), given * true_px) / true_px
     assert lowest <= checked <= highest
+
+
+def test_the_check_moves_nothing_on_a_curve_measured_at_one_trial_diameter() -> None:
+    """Nine two-domain particles 231 px across on 2048 x 2048: only the smallest trial diameter
+    (0.62 x) finds ten strong responses, which made a plateau of its own (checked to 0.62 x)."""
+    conditions = Conditions((2048, 2048), 0.9, "two-domain", 208.0, area_fraction=0.1,
+                            dose_per_angstrom2=30.0, ice_angstrom=(300.0, 700.0),
+                            defocus_angstrom=12000.0, contaminations=0)
+    image = simulate_micrograph(conditions, seed=0).image
+    given_px = 208.0 / 0.9
+    assert checked_diameter_px(image, preset("default"), given_px) == given_px
