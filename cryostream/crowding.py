@@ -141,10 +141,7 @@ def resolves_crowding(centres: np.ndarray, crowded_centres: np.ndarray,
     if (len(centres) < (1 if trial else MIN_PICKS_TO_COMPARE)
             or crowded_area < leniency * min_density * area_px):
         return False
-    to_given = nearest_distances(crowded_centres, centres)
-    new = to_given > NEW_PICK_DIAMETERS * diameter_px
-    same = SAME_CENTRE_DIAMETERS * diameter_px
-    refound = np.mean(nearest_distances(centres, crowded_centres) < same)
+    to_given, new, refound = _compared(centres, crowded_centres, diameter_px)
     if refound >= (leniency if merged else max(leniency, SPLIT_TRIAL_LENIENCY)) * MIN_REFOUND_FRACTION:
         needed_new = SUPERSET_NEW_FRACTION if refound >= SUPERSET_REFOUND_FRACTION else MIN_NEW_FRACTION
         nearest_new = 0.0
@@ -172,13 +169,24 @@ def adds_many_to_superset(centres: np.ndarray, crowded_centres: np.ndarray,
     size's (``centres``, ``SUPERSET_REFOUND_FRACTION``) and add at least ``MIN_NEW_FRACTION``
     new ones per pick. Merged neighbours rarely give that: the given size's picks then sit between
     particles. Noise does, around particles that the given size found (simulated thick ice given
-    0.75 x: 1.0-1.5 new picks per pick, none of them particles), so the picker then also asks the
-    picks to outnumber decoys (:func:`~cryostream.threshold.outnumbers_decoys`)."""
+    0.75 x: 1.0-1.5 new picks per pick, none of them particles), so the picker then also asks
+    the picks to outnumber ``DECOY_RATIO`` x its decoys (see :mod:`cryostream.threshold`)."""
     if len(centres) == 0 or len(crowded_centres) == 0:
         return False
-    refound = np.mean(nearest_distances(centres, crowded_centres) < SAME_CENTRE_DIAMETERS * diameter_px)
-    new = nearest_distances(crowded_centres, centres) > NEW_PICK_DIAMETERS * diameter_px
+    _, new, refound = _compared(centres, crowded_centres, diameter_px)
     return bool(refound >= SUPERSET_REFOUND_FRACTION and new.sum() >= MIN_NEW_FRACTION * len(centres))
+
+
+def _compared(centres: np.ndarray, crowded_centres: np.ndarray,
+              diameter_px: float) -> tuple[np.ndarray, np.ndarray, float]:
+    """Each smaller-size pick's distance to the nearest given-size pick, which of them are new
+    (over ``NEW_PICK_DIAMETERS`` from every one), and the fraction of given-size picks re-found
+    (within ``SAME_CENTRE_DIAMETERS``)."""
+    to_given = nearest_distances(crowded_centres, centres)
+    new = to_given > NEW_PICK_DIAMETERS * diameter_px
+    refound = float(np.mean(nearest_distances(centres, crowded_centres)
+                            < SAME_CENTRE_DIAMETERS * diameter_px))
+    return to_given, new, refound
 
 
 def crowded_floor(centres: np.ndarray, crowded_centres: np.ndarray, crowded_merit: np.ndarray,
