@@ -269,7 +269,7 @@ def _unless_crowded(micrograph: Micrograph, config: PickerConfig, diameter_px: f
     :func:`faint_floor`), against those at that floor (:func:`judgements`); its density is
     counted down to ``kept_floor`` both times, and its picks kept down to :func:`crowded_floor`.
     Picks that re-find nearly all the given size's and add many (:func:`adds_many_to_superset`)
-    must also outnumber ``DECOY_RATIO`` x its decoys (:func:`_decoy_merit`), counted at the same
+    must also outnumber ``DECOY_RATIO`` x its decoys (picked with :func:`_negated`), counted at the same
     floor: around globular particles in thick ice given 0.75 x, a smaller size adds 1-1.5 noise
     picks per particle, as many as its decoys (0.95-1.14 x); merged crowded neighbours outnumber
     them 6-143 x."""
@@ -292,7 +292,7 @@ def _unless_crowded(micrograph: Micrograph, config: PickerConfig, diameter_px: f
     given, level = resolving
     strong = crowded_merit >= level
     if adds_many_to_superset(given, crowded_centres[strong], diameter_px):
-        decoys = _decoy_merit(micrograph, unfloored, crowded_px, edge_px, factor)
+        decoys = pick_at_size(micrograph, _negated(unfloored), crowded_px, edge_px, factor)[1]
         if strong.sum() < DECOY_RATIO * np.count_nonzero(decoys >= level):
             return None
     keep = crowded_merit >= crowded_floor(given, crowded_centres[strong], crowded_merit[strong],
@@ -341,19 +341,14 @@ def _kept_floor(micrograph: Micrograph, config: PickerConfig, diameter_px: float
     if (kept_floor < floor or not has_template_step(config)
             or decoy_floor(merit, np.empty(0), floor) == floor):
         return kept_floor
-    return decoy_floor(merit, _decoy_merit(micrograph, config, diameter_px,
-                                           config.edge_diameters * diameter_px,
-                                           _bin_factor(diameter_px, config.working_diameter_px)),
-                       floor)
+    return decoy_floor(merit, _candidates(micrograph, _negated(config), diameter_px)[1], floor)
 
 
-def _decoy_merit(micrograph: Micrograph, config: PickerConfig, diameter_px: float, edge_px: float,
-                 factor: int) -> np.ndarray:
-    """The figures of merit of the picks made, as :func:`pick_at_size` makes them, on the negated
-    response of the pipeline's learned template (``decoy_floor`` says why)."""
+def _negated(config: PickerConfig) -> PickerConfig:
+    """``config`` picking on the negated response of its pipeline's learned template: the decoys
+    (``decoy_floor`` says why)."""
     steps, after = config.pipeline, len(template_step(config.pipeline)[0]) + 1
-    negated = replace(config, pipeline=[*steps[:after], {"filter": "invert"}, *steps[after:]])
-    return pick_at_size(micrograph, negated, diameter_px, edge_px, factor)[1]
+    return replace(config, pipeline=[*steps[:after], {"filter": "invert"}, *steps[after:]])
 
 
 def figure_of_merit(values: np.ndarray, clusters: Clusters, diameter_px: float) -> np.ndarray:
