@@ -37,7 +37,8 @@ from .threshold import (
     faint_floor,
 )
 
-# When fewer than MIN_FAINT_PICKS of the given size's picks reach the floor (see _smaller_if_faint):
+# When fewer than MIN_FAINT_PICKS of the given size's picks reach the floor (see _smaller_if_faint),
+FAINT_SHARE = 0.1  # or fewer than this share of its candidates are kept (faint crowded ones: 6-9 %),
 FAINT_FALLBACK_RATIO = 0.75  # the picks at this x the size are taken when they reach it at least
 MIN_FALLBACK_GAIN = 3.0  # this many times as often (a two-domain particle split in two: 2 x)
 # When the diameter check kept the given diameter (see _larger_if_outnumbered):
@@ -127,13 +128,17 @@ def pick_micrograph(micrograph: Micrograph, config: PickerConfig) -> Picks:
     if floor is not None and config.correct_diameter and diameter_px == configured_px:
         diameter_px, candidates, candidate_merit = _larger_if_outnumbered(
             micrograph, unfloored, diameter_px, candidates, candidate_merit, floor)
-    if floor is not None and np.count_nonzero(candidate_merit >= floor) < MIN_FAINT_PICKS:
-        diameter_px, candidates, candidate_merit = _smaller_if_faint(
-            micrograph, unfloored, diameter_px, candidates, candidate_merit, floor)
-    edge_px = config.edge_diameters * diameter_px
-    judged = candidates[candidate_merit >= strong]  # what a smaller size is judged against
     kept_floor = (0.0 if floor is None
                   else _kept_floor(micrograph, unfloored, diameter_px, candidate_merit, floor))
+    if floor is not None and (np.count_nonzero(candidate_merit >= kept_floor)
+                              < max(MIN_FAINT_PICKS, FAINT_SHARE * len(candidate_merit))):
+        given_px = diameter_px
+        diameter_px, candidates, candidate_merit = _smaller_if_faint(
+            micrograph, unfloored, diameter_px, candidates, candidate_merit, floor)
+        if diameter_px != given_px:
+            kept_floor = _kept_floor(micrograph, unfloored, diameter_px, candidate_merit, floor)
+    edge_px = config.edge_diameters * diameter_px
+    judged = candidates[candidate_merit >= strong]  # what a smaller size is judged against
     keep = candidate_merit >= kept_floor
     centres, merit = candidates[keep], candidate_merit[keep]
     size_px = diameter_px
@@ -194,14 +199,26 @@ def _smaller_if_faint(micrograph: Micrograph, config: PickerConfig, diameter_px:
                       candidates: np.ndarray, merit: np.ndarray,
                       floor: float) -> tuple[float, np.ndarray, np.ndarray]:
     """The size, candidates and figures of merit to pick with when fewer than
-    ``MIN_FAINT_PICKS`` candidates at ``diameter_px`` reach the ``floor``: those at
-    ``FAINT_FALLBACK_RATIO`` x it when at least ``MIN_FAINT_PICKS`` and ``MIN_FALLBACK_GAIN`` x as
-    many of them reach it, else the given ones. Faint particles given a diameter too large for
-    the diameter check to measure (its curve then stays at noise level) fall under the floor,
-    where a smaller template still finds them: a simulated low-defocus micrograph given 1.33 x,
-    5 picks above the floor at that size and 41 at 0.75 x it (interior F1 0.09 -> 0.74)."""
-    return _if_more_reach_the_floor(micrograph, config, diameter_px, candidates, merit, floor,
-                                    FAINT_FALLBACK_RATIO, MIN_FALLBACK_GAIN)
+    ``MIN_FAINT_PICKS`` candidates at ``diameter_px``, or than ``FAINT_SHARE`` of them, reach the
+    ``floor``: those at ``FAINT_FALLBACK_RATIO`` x it when at least ``MIN_FAINT_PICKS`` and
+    ``MIN_FALLBACK_GAIN`` x as many of them reach it, and ``DECOY_RATIO`` x as many as its decoys
+    (picked with :func:`_negated`), else the given ones. Faint particles given a
+    diameter too large for the diameter check to measure (its curve then stays at noise level)
+    fall under the floor, where a smaller template still finds them: a simulated low-defocus
+    micrograph given 1.33 x, 5 picks above the floor at that size and 41 at 0.75 x it (interior
+    F1 0.09 -> 0.74). On a crowded micrograph a count is not enough: faint crowded two-domain
+    particles in thick ice given 1.33 x, 11-12 of 122-190 candidates (6-9 %) kept, and 39-77 at
+    0.75 x against 8-13 decoys. A sparse micrograph keeps as few: two-domain particles given
+    their auto-estimated 0.65 x, 11-25 of 121-155 (8-21 %), 3.4-6.9 x as many at 0.75 x, but
+    as many decoys there (62-90 picks, 49-74 decoys: noise and split domains)."""
+    smaller = _if_more_reach_the_floor(micrograph, config, diameter_px, candidates, merit, floor,
+                                       FAINT_FALLBACK_RATIO, MIN_FALLBACK_GAIN)
+    if smaller[0] == diameter_px:
+        return smaller
+    decoys = _candidates(micrograph, _negated(config), smaller[0])[1]
+    if np.count_nonzero(smaller[2] >= floor) < DECOY_RATIO * np.count_nonzero(decoys >= floor):
+        return diameter_px, candidates, merit
+    return smaller
 
 
 def _larger_if_outnumbered(micrograph: Micrograph, config: PickerConfig, diameter_px: float,

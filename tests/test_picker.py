@@ -188,6 +188,39 @@ def test_faint_particles_given_too_large_a_diameter_are_picked_at_a_smaller_size
     assert _recall(picks, np.column_stack([sample.x, sample.y]), true_px / 2) >= 0.5
 
 
+@pytest.mark.parametrize(("defocus_angstrom", "seed"), [(14500.0, 1), (14500.0, 3)])
+def test_faint_crowded_particles_given_too_large_a_diameter_are_picked_at_a_smaller_size(
+        defocus_angstrom: float, seed: int) -> None:
+    """Crowded two-domain particles at low dose in thick ice given 1.33 x: 11-14 picks reach the
+    floor at that size, more than the count that starts the fallback, but 6 % of the
+    candidates (recall 0.04 and 0.03); at 0.75 x it 4-5 x as many do (recall 0.36 and 0.57)."""
+    conditions = Conditions((3072, 3072), 0.9, "two-domain", 111.0, area_fraction=0.45,
+                            dose_per_angstrom2=18.0, ice_angstrom=(500.0, 1100.0),
+                            defocus_angstrom=defocus_angstrom, contaminations=0)
+    picks, score = _pick_simulated(conditions, seed, 1.33)
+    assert picks.picked_diameter_px == pytest.approx(0.75 * 1.33 * 111.0 / 0.9)
+    assert score.recall >= 0.3
+    assert score.precision >= 0.9
+
+
+@pytest.mark.parametrize("seed", [0, 3])
+def test_a_smaller_size_that_finds_as_many_decoys_is_not_taken(seed: int) -> None:
+    """Six large two-domain particles given 0.6 x, the diameter check off (as the bounds of
+    --diameter auto hold it): at 0.75 x that size 3 x as many picks reach the floor, but as
+    many decoys do, and the smaller size's picks were noise (precision 0.12-0.15)."""
+    conditions = Conditions((2048, 2048), 0.9, "two-domain", 208.0, area_fraction=0.1,
+                            ice_angstrom=(300.0, 700.0), defocus_angstrom=20736.0, carbon=True,
+                            contaminations=0)
+    sample = simulate_micrograph(conditions, seed=seed)
+    micrograph = Micrograph(sample.image, conditions.pixel_size_angstrom, Path("sparse.mrc"))
+    picks = pick_micrograph(micrograph, preset("default", diameter_angstrom=0.6 * 208.0,
+                                               correct_diameter=False))
+    score = score_distance(_xy(picks), np.column_stack([sample.x, sample.y]), 208.0 / 0.9 / 2)
+    assert picks.picked_diameter_px == pytest.approx(0.6 * 208.0 / 0.9)
+    assert score.precision >= 0.75
+    assert score.recall >= 0.8
+
+
 @pytest.mark.parametrize("seed", [1, 4])
 def test_faint_sparse_particles_given_too_small_a_diameter_are_picked_at_a_larger_size(
         seed: int) -> None:
