@@ -132,11 +132,8 @@ def pick_micrograph(micrograph: Micrograph, config: PickerConfig) -> Picks:
                   else _kept_floor(micrograph, unfloored, diameter_px, candidate_merit, floor))
     if floor is not None and (np.count_nonzero(candidate_merit >= kept_floor)
                               < max(MIN_FAINT_PICKS, FAINT_SHARE * len(candidate_merit))):
-        given_px = diameter_px
-        diameter_px, candidates, candidate_merit = _smaller_if_faint(
-            micrograph, unfloored, diameter_px, candidates, candidate_merit, floor)
-        if diameter_px != given_px:
-            kept_floor = _kept_floor(micrograph, unfloored, diameter_px, candidate_merit, floor)
+        diameter_px, candidates, candidate_merit, kept_floor = _smaller_if_faint(
+            micrograph, unfloored, diameter_px, candidates, candidate_merit, floor, kept_floor)
     edge_px = config.edge_diameters * diameter_px
     judged = candidates[candidate_merit >= strong]  # what a smaller size is judged against
     keep = candidate_merit >= kept_floor
@@ -196,29 +193,31 @@ def _candidates(micrograph: Micrograph, config: PickerConfig,
 
 
 def _smaller_if_faint(micrograph: Micrograph, config: PickerConfig, diameter_px: float,
-                      candidates: np.ndarray, merit: np.ndarray,
-                      floor: float) -> tuple[float, np.ndarray, np.ndarray]:
-    """The size, candidates and figures of merit to pick with when fewer than
-    ``MIN_FAINT_PICKS`` candidates at ``diameter_px``, or than ``FAINT_SHARE`` of them, reach the
-    ``floor``: those at ``FAINT_FALLBACK_RATIO`` x it when at least ``MIN_FAINT_PICKS`` and
-    ``MIN_FALLBACK_GAIN`` x as many of them reach it, and ``DECOY_RATIO`` x as many as its decoys
-    (picked with :func:`_negated`), else the given ones. Faint particles given a
-    diameter too large for the diameter check to measure (its curve then stays at noise level)
-    fall under the floor, where a smaller template still finds them: a simulated low-defocus
-    micrograph given 1.33 x, 5 picks above the floor at that size and 41 at 0.75 x it (interior
-    F1 0.09 -> 0.74). On a crowded micrograph a count is not enough: faint crowded two-domain
-    particles in thick ice given 1.33 x, 11-12 of 122-190 candidates (6-9 %) kept, and 39-77 at
-    0.75 x against 8-13 decoys. A sparse micrograph keeps as few: two-domain particles given
-    their auto-estimated 0.65 x, 11-25 of 121-155 (8-21 %), 3.4-6.9 x as many at 0.75 x, but
-    as many decoys there (62-90 picks, 49-74 decoys: noise and split domains)."""
-    smaller = _if_more_reach_the_floor(micrograph, config, diameter_px, candidates, merit, floor,
-                                       FAINT_FALLBACK_RATIO, MIN_FALLBACK_GAIN)
-    if smaller[0] == diameter_px:
-        return smaller
-    decoys = _candidates(micrograph, _negated(config), smaller[0])[1]
-    if np.count_nonzero(smaller[2] >= floor) < DECOY_RATIO * np.count_nonzero(decoys >= floor):
-        return diameter_px, candidates, merit
-    return smaller
+                      candidates: np.ndarray, merit: np.ndarray, floor: float,
+                      kept_floor: float) -> tuple[float, np.ndarray, np.ndarray, float]:
+    """The size, candidates, figures of merit and kept floor to pick with when fewer than
+    ``MIN_FAINT_PICKS`` candidates at ``diameter_px`` reach the ``floor``, or fewer than
+    ``FAINT_SHARE`` of them reach ``kept_floor``: those at ``FAINT_FALLBACK_RATIO`` x it when at
+    least ``MIN_FAINT_PICKS`` and ``MIN_FALLBACK_GAIN`` x as many of them reach the floor, and
+    ``DECOY_RATIO`` x as many as its decoys (picked with :func:`_negated`), else the given ones.
+    Faint particles given a diameter too large for the diameter check to measure (its curve then
+    stays at noise level) fall under the floor, where a smaller template still finds them: a
+    simulated low-defocus micrograph given 1.33 x, 5 picks above the floor at that size and 41 at
+    0.75 x it (interior F1 0.09 -> 0.74). On a crowded micrograph a count is not enough: faint
+    crowded two-domain particles in thick ice given 1.33 x, 11-12 of 122-190 candidates (6-9 %)
+    kept, and 39-77 at 0.75 x against 8-13 decoys. A sparse micrograph keeps as few: two-domain
+    particles given their auto-estimated 0.65 x, 11-25 of 121-155 (8-21 %), 3.4-6.9 x as many
+    at 0.75 x, but as many decoys there (62-90 picks, 49-74 decoys: noise and split domains)."""
+    smaller_px, smaller, smaller_merit = _if_more_reach_the_floor(
+        micrograph, config, diameter_px, candidates, merit, floor, FAINT_FALLBACK_RATIO,
+        MIN_FALLBACK_GAIN)
+    if smaller_px == diameter_px:
+        return diameter_px, candidates, merit, kept_floor
+    decoys = _candidates(micrograph, _negated(config), smaller_px)[1]
+    if np.count_nonzero(smaller_merit >= floor) < DECOY_RATIO * np.count_nonzero(decoys >= floor):
+        return diameter_px, candidates, merit, kept_floor
+    return (smaller_px, smaller, smaller_merit,
+            _kept_floor(micrograph, config, smaller_px, smaller_merit, floor, decoys))
 
 
 def _larger_if_outnumbered(micrograph: Micrograph, config: PickerConfig, diameter_px: float,
@@ -350,15 +349,18 @@ def pick_at_size(micrograph: Micrograph, config: PickerConfig, diameter_px: floa
 
 
 def _kept_floor(micrograph: Micrograph, config: PickerConfig, diameter_px: float,
-                merit: np.ndarray, floor: float) -> float:
+                merit: np.ndarray, floor: float, decoys: np.ndarray | None = None) -> float:
     """The figure of merit the given size's picks (``merit``: every candidate's) need:
-    :func:`faint_floor`, or when that keeps the ``floor``, :func:`decoy_floor` (the decoys are
-    picked only when they could lower it: it costs a second pick at this size)."""
+    :func:`faint_floor`, or when that keeps the ``floor``, :func:`decoy_floor` (``decoys``: their
+    figures of merit, when already picked; else they are picked only when they could lower it:
+    it costs a second pick at this size)."""
     kept_floor = faint_floor(merit, floor)
     if (kept_floor < floor or not has_template_step(config)
             or decoy_floor(merit, np.empty(0), floor) == floor):
         return kept_floor
-    return decoy_floor(merit, _candidates(micrograph, _negated(config), diameter_px)[1], floor)
+    if decoys is None:
+        decoys = _candidates(micrograph, _negated(config), diameter_px)[1]
+    return decoy_floor(merit, decoys, floor)
 
 
 def _negated(config: PickerConfig) -> PickerConfig:
