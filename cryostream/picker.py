@@ -30,11 +30,11 @@ from .filters import apply_pipeline
 from .io import BadInputError, Micrograph
 from .neighbours import nearest_distances, suppress_close
 from .threshold import (
-    DECOY_RATIO,
     MIN_FAINT_PICKS,
     adaptive_merit_threshold,
     decoy_floor,
     faint_floor,
+    outnumbers_decoys,
 )
 
 # When fewer than MIN_FAINT_PICKS of the given size's picks reach the floor (see _smaller_if_faint),
@@ -214,7 +214,7 @@ def _smaller_if_faint(micrograph: Micrograph, config: PickerConfig, diameter_px:
     if smaller_px == diameter_px:
         return diameter_px, candidates, merit, kept_floor
     decoys = _candidates(micrograph, _negated(config), smaller_px)[1]
-    if np.count_nonzero(smaller_merit >= floor) < DECOY_RATIO * np.count_nonzero(decoys >= floor):
+    if not outnumbers_decoys(smaller_merit, decoys, floor):
         return diameter_px, candidates, merit, kept_floor
     return (smaller_px, smaller, smaller_merit,
             _kept_floor(micrograph, config, smaller_px, smaller_merit, floor, decoys))
@@ -309,7 +309,7 @@ def _unless_crowded(micrograph: Micrograph, config: PickerConfig, diameter_px: f
     strong = crowded_merit >= level
     if adds_many_to_superset(given, crowded_centres[strong], diameter_px):
         decoys = pick_at_size(micrograph, _negated(unfloored), crowded_px, edge_px, factor)[1]
-        if strong.sum() < DECOY_RATIO * np.count_nonzero(decoys >= level):
+        if not outnumbers_decoys(crowded_merit, decoys, level):
             return None
     keep = crowded_merit >= crowded_floor(given, crowded_centres[strong], crowded_merit[strong],
                                           diameter_px, level)

@@ -1,7 +1,12 @@
 import numpy as np
 import pytest
 
-from cryostream.threshold import adaptive_merit_threshold, decoy_floor, faint_floor
+from cryostream.threshold import (
+    adaptive_merit_threshold,
+    decoy_floor,
+    faint_floor,
+    outnumbers_decoys,
+)
 
 
 def test_adaptive_threshold_separates_two_populations() -> None:
@@ -76,3 +81,16 @@ def test_the_floor_is_lowered_where_candidates_outnumber_the_decoys(
     merit = np.array([5.0] * above + [3.7] * candidates + [3.0] * 50)
     decoy_merit = np.array([3.7] * decoys + [3.0] * 100 + [4.5] * 3)  # outside 3.5-4: not counted
     assert decoy_floor(merit, decoy_merit, 4.0) == pytest.approx(expected)
+
+
+@pytest.mark.parametrize(("picks", "decoys", "expected"), [
+    (39, 8, True),  # faint crowded particles at 0.75 x a diameter given too large
+    (90, 74, False),  # noise and split domains at a smaller size on a sparse micrograph
+    (30, 20, True),  # 1.5 x: just enough
+    (29, 20, False),
+    (0, 0, True),
+])
+def test_picks_outnumber_decoys_by_the_decoy_ratio(picks: int, decoys: int, expected: bool) -> None:
+    merit = np.array([4.5] * picks + [3.0] * 40)  # under the level: not counted
+    decoy_merit = np.array([4.5] * decoys + [3.9] * 40)
+    assert outnumbers_decoys(merit, decoy_merit, 4.0) is expected
