@@ -16,7 +16,7 @@ import numpy as np
 
 from .cluster import Clusters, cluster_points, points_from_image
 from .config import PickerConfig
-from .convert import bin_blocks, bin_factor_for, median_value, to_uint8
+from .convert import bin_blocks, bin_factor_for, to_uint8
 from .crowding import (
     adds_many_to_superset,
     crowded_floor,
@@ -31,6 +31,7 @@ from .io import BadInputError, Micrograph
 from .neighbours import nearest_distances, suppress_close
 from .threshold import (
     MIN_FAINT_PICKS,
+    above_the_particles,
     adaptive_merit_threshold,
     decoy_floor,
     faint_floor,
@@ -53,12 +54,6 @@ MIN_ACCOUNTED_FRACTION = 0.5  # picks (enlargements that helped, 30 sets: 0.5-1;
 # The smaller size's passes (see _unless_crowded; whether they replace picks: crowding):
 MAX_CROWDED_PASSES = 2  # down to 0.7 x 0.7 x the given diameter: a box size is 1.5-2 x a particle
 CROWDED_MIN_WORKING_RATIO = 0.8  # the smaller size is binned to at least 0.8 x working_diameter_px
-# Picks that score far above the micrograph's particles (see above_the_particles):
-OUTLIER_GAP = 2.0  # the strongest picks, when they score at least 2 x the next one,
-MAX_OUTLIER_FRACTION = 0.1  # and are at most 10 % of the picks,
-MAX_OUTLIER_SHARE = 0.6  # or up to 60 % of them when at least MIN_FAINT_PICKS picks below the gap
-PARTICLE_FLOOR_RATIO = 1.5  # score a median of 1.5 x the floor: particles, not noise (sparse
-#                             micrographs with contamination and carbon edges: 11-50 % of the picks)
 
 
 @dataclass(frozen=True)
@@ -153,36 +148,6 @@ def pick_micrograph(micrograph: Micrograph, config: PickerConfig) -> Picks:
                  diameter_px=configured_px, pixel_size_angstrom=pixel_size,
                  micrograph_shape=micrograph.shape, micrograph=micrograph.path,
                  picked_diameter_px=diameter_px)
-
-
-def above_the_particles(merit: np.ndarray, floor: float | None = None) -> np.ndarray:
-    """Which picks (``merit``: their figures of merit) score far above the micrograph's
-    particles: the strongest ones, when the weakest of them scores at least ``OUTLIER_GAP`` x the
-    next pick (at the widest such gap), and they are at most ``MAX_OUTLIER_FRACTION`` of the
-    picks, or at most ``MAX_OUTLIER_SHARE`` when at least ``MIN_FAINT_PICKS`` picks below the gap
-    score a median of ``PARTICLE_FLOOR_RATIO`` x the ``floor`` (so they are particles: strong
-    particles above a noise tail are not dropped). Contamination and carbon edges are darker than
-    any particle and match its template better; particles' figures of merit run on without such
-    a gap (the first 8 micrographs of 44 sets: 204 picks dropped, 195 of them not particles; none
-    on the 4 real sets). On a sparse micrograph they can be more than a tenth of the picks: the
-    larger share drops 150 more non-particles and one particle on 60 sets at 3 scales."""
-    dropped = np.zeros(len(merit), bool)
-    order = np.argsort(-merit, kind="stable")
-    ranked = merit[order]
-    for share, below_the_gap in ((MAX_OUTLIER_FRACTION, False), (MAX_OUTLIER_SHARE, True)):
-        most = int(share * len(merit))
-        if most == 0 or (below_the_gap and floor is None):
-            continue
-        gaps = np.divide(ranked[:most], ranked[1:most + 1], out=np.zeros(most),
-                         where=ranked[1:most + 1] > 0)
-        count = int(np.argmax(gaps)) + 1
-        rest = ranked[count:]
-        if gaps[count - 1] >= OUTLIER_GAP and (not below_the_gap or (
-                len(rest) >= MIN_FAINT_PICKS
-                and median_value(rest) >= PARTICLE_FLOOR_RATIO * (floor or 0.0))):
-            dropped[order[:count]] = True
-            break
-    return dropped
 
 
 def _candidates(micrograph: Micrograph, config: PickerConfig,

@@ -13,11 +13,7 @@ from cryostream.bench.synthetic import SyntheticMicrograph, synthetic_micrograph
 from cryostream.config import preset
 from cryostream.io import BadInputError, Micrograph, read_micrograph
 from cryostream.metrics import Counts, score_distance
-from cryostream.picker import (
-    above_the_particles,
-    accounts_for,
-    pick_micrograph,
-)
+from cryostream.picker import accounts_for, pick_micrograph
 from cryostream.star import read_coordinates
 
 
@@ -331,26 +327,6 @@ def test_faint_crowded_particles_under_the_floor_are_told_from_noise_by_decoys(
     _, score = _pick_simulated(conditions, seed, scale)
     assert score.recall >= 0.5
     assert score.precision >= 0.75
-
-
-@pytest.mark.parametrize(("merit", "floor", "dropped"), [
-    ([60.0, 45.0, 30.0] + [8.0 + 0.02 * i for i in range(97)], None, 3),  # contamination: 3.7 x
-    ([9.0 * 1.01 ** i for i in range(100)], 4.0, 0),  # particles' merit runs on without a gap
-    ([15.0] * 10 + [4.5] * 30, None, 0),  # strong particles among noise: a quarter of the picks
-    ([15.0] * 10 + [4.5] * 30, 4.0, 0),  # ... whose noise tail lies near the floor
-    ([40.0] + [8.0] * 8, 4.0, 0),  # too few picks to tell
-    ([30.0] + [0.0] * 20, None, 0),  # the rest scores nothing: no ratio to measure
-    ([60.0] * 6 + [9.0 + 0.1 * i for i in range(14)], 4.0, 6),  # contamination: 30 % of the picks
-    ([60.0] * 6 + [9.0 + 0.1 * i for i in range(14)], None, 0),  # no floor to judge the rest by
-    ([60.0] * 6 + [5.0 + 0.1 * i for i in range(14)], 4.0, 0),  # the rest scores like noise
-    ([60.0] * 6 + [9.0 + 0.1 * i for i in range(9)], 4.0, 0),  # too few below the gap to tell
-])
-def test_picks_far_above_the_rest_are_the_strongest_after_a_gap(merit: list[float],
-                                                                 floor: float | None,
-                                                                 dropped: int) -> None:
-    mask = above_the_particles(np.array(merit), floor)
-    assert mask.sum() == dropped
-    assert np.array_equal(np.flatnonzero(mask), np.arange(dropped))
 
 
 @pytest.mark.parametrize("seed", range(6))
