@@ -46,7 +46,10 @@ MIN_FALLBACK_GAIN = 3.0  # this many times as often (a two-domain particle split
 LARGER_FALLBACK_RATIO = 4 / 3  # the picks at this x the size are taken when at least
 MIN_LARGER_GAIN = 2.0  # this many times as many reach the floor (given 0.75 x, faint sparse shells
 #                        whose curve the check cannot measure: 3.0-4.9; every other micrograph of 48
-#                        sets at 0.75-1.33 x: at most 1.2)
+#                        sets at 0.75-1.33 x: at most 1.2), or on a sparse micrograph
+SPARSE_PACKING = 0.15  # (given-size picks at most this many per larger diameter squared), when at
+NOISY_SHARE = 0.3  # least this many decoys per pick reach the floor at the given size and at most
+PURER_SHARE_RATIO = 0.35  # this x as many per pick at the larger (noise alone: (3/4)^2 = 0.56 x)
 # When the diameter check enlarged the given diameter (see accounts_for), the enlarged picks must lie
 ACCOUNTED_DIAMETERS = 0.75  # within 0.75 enlarged diameters of at least half of the given size's
 MIN_ACCOUNTED_FRACTION = 0.5  # picks (enlargements that helped, 30 sets: 0.5-1; to contamination or
@@ -113,6 +116,7 @@ def pick_micrograph(micrograph: Micrograph, config: PickerConfig) -> Picks:
                    if config.correct_diameter and has_template_step(config) else configured_px)
     floor = config.min_figure_of_merit
     strong = floor or 0.0  # picks above it judge an enlarged size and a smaller one
+    decoys, crowded_passes = None, MAX_CROWDED_PASSES if config.crowded_diameter_fraction > 0 else 0
     unfloored = replace(config, min_figure_of_merit=None)
     candidates, candidate_merit = _candidates(micrograph, unfloored, diameter_px)
     if diameter_px > configured_px:
@@ -121,10 +125,11 @@ def pick_micrograph(micrograph: Micrograph, config: PickerConfig) -> Picks:
                             diameter_px):
             diameter_px, candidates, candidate_merit = configured_px, given, given_merit
     if floor is not None and config.correct_diameter and diameter_px == configured_px:
-        diameter_px, candidates, candidate_merit = _larger_if_outnumbered(
+        diameter_px, candidates, candidate_merit, decoys, purer = _larger_if_outnumbered(
             micrograph, unfloored, diameter_px, candidates, candidate_merit, floor)
-    kept_floor = (0.0 if floor is None
-                  else _kept_floor(micrograph, unfloored, diameter_px, candidate_merit, floor))
+        crowded_passes = 0 if purer else crowded_passes
+    kept_floor = (0.0 if floor is None else _kept_floor(micrograph, unfloored, diameter_px,
+                                                        candidate_merit, floor, decoys))
     if floor is not None and (np.count_nonzero(candidate_merit >= kept_floor)
                               < max(MIN_FAINT_PICKS, FAINT_SHARE * len(candidate_merit))):
         diameter_px, candidates, candidate_merit, kept_floor = _smaller_if_faint(
@@ -134,7 +139,7 @@ def pick_micrograph(micrograph: Micrograph, config: PickerConfig) -> Picks:
     keep = candidate_merit >= kept_floor
     centres, merit = candidates[keep], candidate_merit[keep]
     size_px = diameter_px
-    for crowded_pass in range(MAX_CROWDED_PASSES if config.crowded_diameter_fraction > 0 else 0):
+    for crowded_pass in range(crowded_passes):
         smaller = _unless_crowded(micrograph, config, size_px, edge_px, judged, centres,
                                   kept_floor, merged=crowded_pass == 0 and diameter_px <= configured_px)
         if smaller is None:
@@ -173,10 +178,9 @@ def _smaller_if_faint(micrograph: Micrograph, config: PickerConfig, diameter_px:
     kept, and 39-77 at 0.75 x against 8-13 decoys. A sparse micrograph keeps as few: two-domain
     particles given their auto-estimated 0.65 x, 11-25 of 121-155 (8-21 %), 3.4-6.9 x as many
     at 0.75 x, but as many decoys there (62-90 picks, 49-74 decoys: noise and split domains)."""
-    smaller_px, smaller, smaller_merit = _if_more_reach_the_floor(
-        micrograph, config, diameter_px, candidates, merit, floor, FAINT_FALLBACK_RATIO,
-        MIN_FALLBACK_GAIN)
-    if smaller_px == diameter_px:
+    smaller_px = FAINT_FALLBACK_RATIO * diameter_px
+    smaller, smaller_merit = _candidates(micrograph, config, smaller_px)
+    if not _more_reach(smaller_merit, merit, floor, MIN_FALLBACK_GAIN):
         return diameter_px, candidates, merit, kept_floor
     decoys = _candidates(micrograph, _negated(config), smaller_px)[1]
     if not outnumbers_decoys(smaller_merit, decoys, floor):
@@ -186,38 +190,58 @@ def _smaller_if_faint(micrograph: Micrograph, config: PickerConfig, diameter_px:
 
 
 def _larger_if_outnumbered(micrograph: Micrograph, config: PickerConfig, diameter_px: float,
-                           candidates: np.ndarray, merit: np.ndarray,
-                           floor: float) -> tuple[float, np.ndarray, np.ndarray]:
-    """The size, candidates and figures of merit to pick with: those at ``LARGER_FALLBACK_RATIO`` x
-    ``diameter_px`` when at least ``MIN_FAINT_PICKS`` and ``MIN_LARGER_GAIN`` x as many of them
-    as of the given ones (``merit``) reach the ``floor``, else the given ones. A template too
+                           candidates: np.ndarray, merit: np.ndarray, floor: float
+                           ) -> tuple[float, np.ndarray, np.ndarray, np.ndarray | None, bool]:
+    """The size, candidates and figures of merit to pick with, the figures of merit of its
+    decoys when they were picked (else None) and whether it was taken for its purity (below):
+    those at ``LARGER_FALLBACK_RATIO`` x ``diameter_px`` when at least ``MIN_FAINT_PICKS`` and
+    ``MIN_LARGER_GAIN`` x as many of them as of the given ones (``merit``) reach the ``floor``,
+    else the given ones. A template too
     small for faint particles holds too little of their signal to lift most of them above the
     floor, while noise and contamination never gain picks at a larger size (the template averages
     over more pixels, and packs fewer responses): simulated faint shells given 0.75 x, whose
     curve the diameter check cannot measure on its central square, 22-51 picks at that size and
     80-133 at 1 x (interior F1 0.13-0.37 -> 0.81-0.95). Not tried when the larger size could not
     pack that many picks (``MAX_PACKING`` per squared diameter), so crowded micrographs pay
-    nothing for it."""
+    nothing for it. On a sparse micrograph (``SPARSE_PACKING``) at least ``MIN_FAINT_PICKS``
+    larger picks are also taken when they are purer: the given size's decoys (picked with
+    :func:`_negated`) reaching the floor number ``NOISY_SHARE`` of its picks or more, and the
+    larger size's at most ``PURER_SHARE_RATIO`` x that share of its own (then no crowded pass
+    follows: 0.7 x the larger size is about the given one, found noisier). A larger template has
+    fewer, wider noise windows, so noise alone keeps about 0.56 x the share; a template too small
+    for faint sparse particles loses most of its decoys at 4/3 x while still finding the
+    particles: simulated globular particles given 0.75 x, 0.4-1.2 decoys per pick at that size,
+    0-0.2 at 1 x (interior F1 per micrograph 0.52-0.80 -> 0.76-0.94)."""
     given = np.count_nonzero(merit >= floor)
-    if (MIN_LARGER_GAIN * given * (LARGER_FALLBACK_RATIO * diameter_px) ** 2
-            > MAX_PACKING * micrograph.data.size):
-        return diameter_px, candidates, merit
-    return _if_more_reach_the_floor(micrograph, config, diameter_px, candidates, merit, floor,
-                                    LARGER_FALLBACK_RATIO, MIN_LARGER_GAIN)
+    larger_px = LARGER_FALLBACK_RATIO * diameter_px
+    if MIN_LARGER_GAIN * given * larger_px ** 2 > MAX_PACKING * micrograph.data.size:
+        return diameter_px, candidates, merit, None, False
+    larger, larger_merit = _candidates(micrograph, config, larger_px)
+    if _more_reach(larger_merit, merit, floor, MIN_LARGER_GAIN):
+        return larger_px, larger, larger_merit, None, False
+    if (np.count_nonzero(larger_merit >= floor) < MIN_FAINT_PICKS
+            or not 0 < given * larger_px ** 2 <= SPARSE_PACKING * micrograph.data.size):
+        return diameter_px, candidates, merit, None, False
+    decoys = _candidates(micrograph, _negated(config), diameter_px)[1]
+    if _decoy_share(merit, decoys, floor) < NOISY_SHARE:
+        return diameter_px, candidates, merit, decoys, False
+    larger_decoys = _candidates(micrograph, _negated(config), larger_px)[1]
+    if (_decoy_share(larger_merit, larger_decoys, floor)
+            <= PURER_SHARE_RATIO * _decoy_share(merit, decoys, floor)):
+        return larger_px, larger, larger_merit, larger_decoys, True
+    return diameter_px, candidates, merit, decoys, False
 
 
-def _if_more_reach_the_floor(micrograph: Micrograph, config: PickerConfig, diameter_px: float,
-                             candidates: np.ndarray, merit: np.ndarray, floor: float, ratio: float,
-                             gain: float) -> tuple[float, np.ndarray, np.ndarray]:
-    """The size, candidates and figures of merit at ``ratio`` x ``diameter_px`` when at least
-    ``MIN_FAINT_PICKS`` and ``gain`` x as many of them as of the given ones (``merit``) reach
-    the ``floor``, else the given ones."""
-    other_px = ratio * diameter_px
-    other, other_merit = _candidates(micrograph, config, other_px)
-    needed = max(MIN_FAINT_PICKS, gain * np.count_nonzero(merit >= floor))
-    if np.count_nonzero(other_merit >= floor) >= needed:
-        return other_px, other, other_merit
-    return diameter_px, candidates, merit
+def _more_reach(other_merit: np.ndarray, merit: np.ndarray, floor: float, gain: float) -> bool:
+    """Whether at least ``MIN_FAINT_PICKS`` and ``gain`` x as many candidates at another size
+    (``other_merit``) as at the given one (``merit``) reach the ``floor``."""
+    return bool(np.count_nonzero(other_merit >= floor)
+                >= max(MIN_FAINT_PICKS, gain * np.count_nonzero(merit >= floor)))
+
+
+def _decoy_share(merit: np.ndarray, decoy_merit: np.ndarray, floor: float) -> float:
+    """The decoys reaching the ``floor`` per candidate reaching it (at least one counted)."""
+    return float(np.count_nonzero(decoy_merit >= floor)) / max(int(np.count_nonzero(merit >= floor)), 1)
 
 
 def accounts_for(given_centres: np.ndarray, enlarged_centres: np.ndarray,
