@@ -22,7 +22,8 @@ from dataclasses import dataclass
 import numpy as np
 
 from ..config import PickerConfig
-from ..diameter import DEAD_BAND, DiameterEstimate, SizeEvidence, estimate_diameter, plateau
+from ..curve import plateau
+from ..diameter import DEAD_BAND, DiameterEstimate, SizeEvidence, estimate_diameter
 from ..io import BadInputError, read_micrograph
 from .errors import UsageError, one_line
 from .journal import Journal
