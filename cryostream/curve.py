@@ -31,6 +31,8 @@ MAX_FALL = 2.0  # a fall this steep from a signal to the next trial diameter mea
 #                 particle's own curve falls at most 1.67 x per step (14 sets, 0.75-1.33 D)
 REGROWTH_DIP = 0.85  # a fall below this x the plateau so far, then a rise above it to less than
 REGROWTH_MARGIN = 1.15  # this x it: a larger object after the particle (see before_regrowth)
+FEWER_RATIO = 0.15  # strong responses fewer than this x the most a signal had at a smaller trial
+#                     diameter are a few larger objects, not the particles (see before_fewer)
 
 
 def signal_only(raw: np.ndarray) -> np.ndarray:
@@ -119,6 +121,20 @@ def after_fall(raw: np.ndarray) -> np.ndarray:
     signal_later = np.concatenate([np.maximum.accumulate(raw[:0:-1])[::-1], [0.0]]) >= MIN_SIGNAL_SNR
     fall = (raw >= MIN_SIGNAL_SNR) & (after > 0) & (raw > MAX_FALL * after) & signal_later
     return _zero_from_first(raw[::-1], fall[::-1])[::-1]
+
+
+def before_fewer(raw: np.ndarray, counts: np.ndarray) -> np.ndarray:
+    """``raw`` (a curve before its signal floor) with 0 from the first measured trial diameter
+    whose strong responses (``counts``, each on a region as many of its diameters across) number
+    fewer than ``FEWER_RATIO`` x the most that one with a signal had before it: a few larger
+    objects (carbon, contamination, clumps), not the particles, whose plateau is already behind.
+    Crowded tetramers with a contamination blob (simulated): 131-155 responses at 0.73-1.07 D (SNR
+    5.2-5.5), 11-24 at 1.7-2.1 D scoring 6.2-7.2, so the plateau went there (estimate 2.0 D).
+    Particles larger than an earlier signal's objects pack no sparser: a hollow shell's walls
+    make a dozen responses, the whole shell 120."""
+    most = np.concatenate([[0.0], np.maximum.accumulate(np.where(raw >= MIN_SIGNAL_SNR, counts,
+                                                                 0.0))[:-1]])
+    return _zero_from_first(raw, (raw > 0) & (counts < FEWER_RATIO * most))
 
 
 def before_takeover(raw: np.ndarray) -> np.ndarray:

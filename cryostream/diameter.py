@@ -28,6 +28,7 @@ from .config import DEFAULT_DIAMETER_RANGE_ANGSTROM, PickerConfig
 from .convert import bin_blocks, bin_factor_for, median_value, to_uint8
 from .curve import (
     after_fall,
+    before_fewer,
     before_jump,
     before_regrowth,
     before_takeover,
@@ -102,32 +103,37 @@ def size_evidence(micrograph: Micrograph, diameters_angstrom: np.ndarray,
     learned-template step of its pipeline; default when None). Its templates average the seeds'
     plain patches, whatever the pipeline says: with unit-norm seeds the many weak maxima of a
     trial diameter far below the particle count as much as particles do (crowded TRPV1: a
-    plateau at 0.25 x, not 0.88 x)."""
+    plateau at 0.25 x, not 0.88 x). The curve stops where few larger objects take over
+    (:func:`~cryostream.curve.before_fewer`, :func:`~cryostream.curve.before_takeover`) and starts
+    after a smaller one's fall (:func:`~cryostream.curve.after_fall`)."""
     diameters = np.asarray(diameters_angstrom, dtype=float)
-    raw = _raw_curve(micrograph.data, diameters / _pixel_size(micrograph), config or PickerConfig(),
-                     band_span, plain_seeds=True)
-    return SizeEvidence(diameters, signal_only(after_fall(before_takeover(raw))))
+    raw, counts = _raw_curve(micrograph.data, diameters / _pixel_size(micrograph),
+                             config or PickerConfig(), band_span, plain_seeds=True)
+    return SizeEvidence(diameters, signal_only(after_fall(before_takeover(before_fewer(raw, counts)))))
 
 
 def _raw_curve(data: np.ndarray, diameters_px: np.ndarray, config: PickerConfig,
-               band_span: float = BAND_SPAN, plain_seeds: bool = False) -> np.ndarray:
+               band_span: float = BAND_SPAN,
+               plain_seeds: bool = False) -> tuple[np.ndarray, np.ndarray]:
     """The strong responses' median signal-to-noise ratio at each of ``diameters_px``
     (ascending; 0 where a trial diameter had too few strong responses or more than particles can
-    pack), measured in bands of diameters at most ``band_span`` apart, each on a central region
-    ``REGION_DIAMETERS`` across binned to ``WORKING_DIAMETER_PX`` (a cost per band that does not
-    depend on the image size)."""
-    snr = np.zeros(len(diameters_px))
+    pack) and how many there were, measured in bands of diameters at most ``band_span`` apart,
+    each on a central region ``REGION_DIAMETERS`` of its middle diameters across (so the counts
+    compare packings) binned to ``WORKING_DIAMETER_PX`` (a cost per band that does not depend
+    on the image size)."""
+    snr, counts = np.zeros(len(diameters_px)), np.zeros(len(diameters_px))
     start = 0
     while start < len(diameters_px):
         stop = start + int(np.searchsorted(diameters_px[start:], diameters_px[start] * band_span
                                            * (1 + 1e-9), "right"))
-        snr[start:stop] = _band_curve(data, diameters_px[start:stop], config, plain_seeds)
+        snr[start:stop], counts[start:stop] = _band_curve(data, diameters_px[start:stop], config,
+                                                          plain_seeds)
         start = stop
-    return snr
+    return snr, counts
 
 
 def _band_curve(data: np.ndarray, diameters_px: np.ndarray, config: PickerConfig,
-                plain_seeds: bool) -> np.ndarray:
+                plain_seeds: bool) -> tuple[np.ndarray, np.ndarray]:
     middle = float(np.sqrt(diameters_px[0] * diameters_px[-1]))
     factor = bin_factor_for(middle, WORKING_DIAMETER_PX)
     side = min(int(np.ceil(REGION_DIAMETERS * middle)), *data.shape)
@@ -137,15 +143,16 @@ def _band_curve(data: np.ndarray, diameters_px: np.ndarray, config: PickerConfig
     forced = {"unit_norm_seeds": False} if plain_seeds else {}
     image = apply_pipeline(to_uint8(bin_blocks(region, factor), config.low_percentile,
                                     config.high_percentile), steps, middle / factor)
-    snr = np.zeros(len(diameters_px))
+    snr, counts = np.zeros(len(diameters_px)), np.zeros(len(diameters_px))
     for index, diameter in enumerate(diameters_px / factor):
         if MIN_ACROSS_DIAMETERS * diameter > min(image.shape):
             continue
         response = radial_template(image, **{**resolve_step(learned, diameter)[1], **forced})
         strong = response[disc_maxima(response, diameter / 2, STRONG_SNR)]
+        counts[index] = len(strong)
         if len(strong) >= MIN_STRONG and len(strong) * diameter ** 2 <= MAX_PACKING * image.size:
             snr[index] = median_value(strong)
-    return snr
+    return snr, counts
 
 
 def template_step(pipeline: Sequence[Mapping[str, Any]]) -> tuple[list[Mapping[str, Any]],
@@ -175,7 +182,7 @@ def checked_diameter_px(data: np.ndarray, config: PickerConfig, diameter_px: flo
     diameters that were measured (not against ones with too few or too dense responses)."""
     ratios = STEP ** np.arange(np.ceil(-np.log(CHECK_BELOW) / np.log(STEP)),
                                np.floor(np.log(CHECK_ABOVE) / np.log(STEP)) + 1)
-    measured = _raw_curve(data, ratios * diameter_px, config)
+    measured = _raw_curve(data, ratios * diameter_px, config)[0]
     raw = after_fall(before_jump(measured))
     neighbours = np.where(raw > 0, raw, np.nan)
     signal = before_regrowth(without_spikes(signal_only(raw), neighbours, np.nan), raw)

@@ -1,7 +1,14 @@
 import numpy as np
 import pytest
 
-from cryostream.curve import after_fall, before_jump, before_regrowth, before_takeover, plateau
+from cryostream.curve import (
+    after_fall,
+    before_fewer,
+    before_jump,
+    before_regrowth,
+    before_takeover,
+    plateau,
+)
 
 
 def test_plateau_is_the_middle_of_the_run_near_the_best_value() -> None:
@@ -97,3 +104,17 @@ def test_the_estimate_stops_where_a_larger_object_takes_over(raw: list[float],
     expected = np.array(raw) if stops_at is None else np.where(np.arange(len(raw)) >= stops_at,
                                                                 0.0, raw)
     assert np.array_equal(before_takeover(np.array(raw)), expected)
+
+
+@pytest.mark.parametrize(("raw", "counts", "stops_at"), [
+    # crowded tetramers, then a contamination blob and a few clumps (a simulated micrograph)
+    ([5.3, 5.4, 5.4, 5.5, 5.2, 0.0, 6.2, 6.5, 7.2], [153, 155, 149, 144, 132, 89, 13, 12, 11], 6),
+    ([5.0, 5.8, 4.6, 5.8, 5.8], [12, 12, 30, 120, 118], None),  # a shell's walls, the whole shell
+    ([5.7, 5.8, 6.2, 6.8], [106, 80, 54, 38], None),  # neighbours merging: fewer, not few
+    ([4.5, 4.6, 5.4, 5.5], [300, 300, 30, 28], None),  # many responses, but under the signal floor
+])
+def test_the_estimate_stops_where_few_larger_objects_take_over(raw: list[float], counts: list[int],
+                                                               stops_at: int | None) -> None:
+    expected = np.array(raw) if stops_at is None else np.where(np.arange(len(raw)) >= stops_at,
+                                                                0.0, raw)
+    assert np.array_equal(before_fewer(np.array(raw), np.array(counts, dtype=float)), expected)

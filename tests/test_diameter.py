@@ -57,6 +57,21 @@ def test_a_hollow_shell_is_measured_whole_not_by_its_walls() -> None:
     assert true_angstrom / 1.15 <= middle <= true_angstrom * 1.15
 
 
+@pytest.mark.parametrize(("index", "defocus_angstrom"), [(1, 12674.6), (4, 18131.4)])
+def test_a_crowded_micrograph_is_not_measured_at_a_few_larger_objects(
+        index: int, defocus_angstrom: float) -> None:
+    """Crowded tetramers (161 Å) with a contamination blob: at 1.7-2.1 x a dozen responses, the
+    blob and clumps of particles, score above the particles' 130-155, and the plateau went
+    there (1.8 and 2.0 x)."""
+    conditions = Conditions((3072, 3072), 0.9, "tetramer", 161.0, area_fraction=0.45,
+                            dose_per_angstrom2=30.0, ice_angstrom=(500.0, 1100.0),
+                            defocus_angstrom=defocus_angstrom, contaminations=1)
+    sample = simulate_micrograph(conditions, seed=171708 * 1000 + index)
+    middle = micrograph_evidence(Micrograph(sample.image, 0.9, Path("crowded.mrc")),
+                                 (20, 600)).plateau_angstrom[1]
+    assert 0.85 * 161.0 <= middle <= 1.15 * 161.0
+
+
 def test_evidence_from_earlier_micrographs_joins_the_estimate(crowded: list[Micrograph]) -> None:
     first = estimate_diameter(crowded[:1])
     both = estimate_diameter(crowded[1:], evidence=first.evidence)
