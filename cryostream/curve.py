@@ -125,7 +125,7 @@ def after_fall(raw: np.ndarray) -> np.ndarray:
 
 def before_fewer(raw: np.ndarray, counts: np.ndarray) -> np.ndarray:
     """``raw`` (a curve before its signal floor) with 0 from the first measured trial diameter
-    whose strong responses (``counts``, each on a region as many of its diameters across) number
+    whose strong responses (``counts``, on regions a fixed number of band diameters across) number
     fewer than ``FEWER_RATIO`` x the most that one with a signal had before it: a few larger
     objects (carbon, contamination, clumps), not the particles, whose plateau is already behind.
     Crowded tetramers with a contamination blob (simulated): 131-155 responses at 0.73-1.07 D (SNR

@@ -223,11 +223,11 @@ def _larger_if_outnumbered(micrograph: Micrograph, config: PickerConfig, diamete
             or not 0 < given * larger_px ** 2 <= SPARSE_PACKING * micrograph.data.size):
         return diameter_px, candidates, merit, None, False
     decoys = _candidates(micrograph, _negated(config), diameter_px)[1]
-    if _decoy_share(merit, decoys, floor) < NOISY_SHARE:
+    share = _decoy_share(merit, decoys, floor)
+    if share < NOISY_SHARE:
         return diameter_px, candidates, merit, decoys, False
     larger_decoys = _candidates(micrograph, _negated(config), larger_px)[1]
-    if (_decoy_share(larger_merit, larger_decoys, floor)
-            <= PURER_SHARE_RATIO * _decoy_share(merit, decoys, floor)):
+    if _decoy_share(larger_merit, larger_decoys, floor) <= PURER_SHARE_RATIO * share:
         return larger_px, larger, larger_merit, larger_decoys, True
     return diameter_px, candidates, merit, decoys, False
 
