@@ -101,7 +101,7 @@ def before_regrowth(signal: np.ndarray, raw: np.ndarray) -> np.ndarray:
     curve (a carbon edge; one case on 22 sets at 0.75-1.33 D, a tetramer given 1.33 x: 6.9,
     a fall to 5.6 at 1.3 D, 7.6 at 1.6 D). A hollow shell's walls are one value, not a plateau
     (5.0, 5.8 from a dozen responses, a fall to 4.6, the whole shell's 5.8 from 120)."""
-    best_before = np.concatenate([[0.0], np.maximum.accumulate(signal)[:-1]])
+    best_before = _most_before(signal)
     fall = (raw > 0) & (raw < REGROWTH_DIP * best_before)
     if not fall.any():
         return signal
@@ -132,8 +132,7 @@ def before_fewer(raw: np.ndarray, counts: np.ndarray) -> np.ndarray:
     5.2-5.5), 11-24 at 1.7-2.1 D scoring 6.2-7.2, so the plateau went there (estimate 2.0 D).
     Particles larger than an earlier signal's objects pack no sparser: a hollow shell's walls
     make a dozen responses, the whole shell 120."""
-    most = np.concatenate([[0.0], np.maximum.accumulate(np.where(raw >= MIN_SIGNAL_SNR, counts,
-                                                                 0.0))[:-1]])
+    most = _most_before(np.where(raw >= MIN_SIGNAL_SNR, counts, 0.0))
     return _zero_from_first(raw, (raw > 0) & (counts < FEWER_RATIO * most))
 
 
@@ -145,6 +144,11 @@ def before_takeover(raw: np.ndarray) -> np.ndarray:
     before = _last_measured_before(raw)
     return _zero_from_first(raw, ((before >= MIN_SIGNAL_SNR) & (raw > TAKEOVER_AFTER_SIGNAL * before))
                             | ((before > 0) & (raw > TAKEOVER_FROM_NOISE * before)))
+
+
+def _most_before(values: np.ndarray) -> np.ndarray:
+    """Each trial diameter's largest value among the smaller ones (0 for the first)."""
+    return np.concatenate([[0.0], np.maximum.accumulate(values)[:-1]])
 
 
 def _last_measured_before(raw: np.ndarray) -> np.ndarray:
