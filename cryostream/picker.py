@@ -141,7 +141,7 @@ def pick_micrograph(micrograph: Micrograph, config: PickerConfig) -> Picks:
     size_px = diameter_px
     for crowded_pass in range(crowded_passes):
         smaller = _unless_crowded(micrograph, config, size_px, edge_px, judged, centres,
-                                  kept_floor, merged=crowded_pass == 0 and diameter_px <= configured_px)
+                                  kept_floor, merged=crowded_pass == 0 and diameter_px == configured_px)
         if smaller is None:
             break
         centres, merit = smaller

@@ -90,6 +90,20 @@ def test_a_superset_with_many_new_picks_is_asked_to_outnumber_decoys(moved: int,
     assert adds_many_to_superset(GRID_25, smaller, 60) == asked
 
 
+@pytest.mark.parametrize(("moved", "merged", "replaced"), [
+    (7, False, True),  # re-finds 18 of 25 (0.72): adds a neighbour beside nearly every pick
+    (8, False, False),  # re-finds 17 (0.68): picks a smaller size (or the diameter check) made, split
+    (8, True, True),  # the given size's picks: merged neighbours move the centres
+])
+def test_picks_that_are_not_merged_must_be_nearly_all_refound(moved: int, merged: bool,
+                                                              replaced: bool) -> None:
+    kept = GRID_25.copy()
+    kept[:moved] += 20.0  # not re-found
+    smaller = np.vstack([kept, GRID_25[:12] + 50.0])
+    merit = np.full(len(smaller), 10.0)
+    assert resolves_crowding(GRID_25, smaller, merit, 60, 500.0 ** 2, merged=merged) == replaced
+
+
 def _given_and_grid_between(given: np.ndarray, side_px: int) -> np.ndarray:
     """``given`` picks, then a smaller size's picks 50 px apart over a ``side_px`` square, those
     over 30 px from every given one."""
