@@ -130,13 +130,12 @@ def resolves_crowding(centres: np.ndarray, crowded_centres: np.ndarray,
     0.54-0.69 re-found with 0.35-1.25 new picks per pick, precision 0.44-0.60, where passes that
     helped re-found 0.72-0.87; a trial, on a few picks, needs ``SPLIT_TRIAL_LENIENCY`` x
     ``MIN_REFOUND_FRACTION``: crowded shells checked to 1.04 D re-found 0.5 of 14 in a trial, 0.74
-    of all).
-    Nor are picks made at a size the diameter check measured, enlarged or shrunk: particles of
-    about that size, which it does not merge (sim-hollow-ice given 0.75 x, checked to 0.95 D: a
-    smaller size splitting walls re-found 0.31 and added 0.56 picks per pick 0.82 D away, like
-    merged neighbours; two-domain particles given 0.75 x, checked to 0.47 D: 0.34-0.36 and
-    1.6-2.2, precision 0.10-0.18; shrunk from 1.33 x to 1.0-1.14 D, passes that helped re-found
-    0.70-0.87).
+    of all). Nor are picks made at a size the diameter check measured, enlarged or shrunk:
+    particles of about that size, which it does not merge (sim-hollow-ice given 0.75 x, checked
+    to 0.95 D: a smaller size splitting walls re-found 0.31 and added 0.56 picks per pick 0.82 D
+    away, like merged neighbours; two-domain particles given 0.75 x, checked to 0.47 D:
+    0.34-0.36 and 1.6-2.2, precision 0.10-0.18; shrunk from 1.33 x to 1.0-1.14 D, passes that
+    helped re-found 0.70-0.87).
 
     The density counts ``found`` picks when given (default: ``crowded_centres``): the picker
     counts the smaller size's picks down to the floor its given-size picks were kept to

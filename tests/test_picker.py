@@ -308,7 +308,7 @@ def test_particles_a_smaller_size_separated_are_not_split_by_a_still_smaller_one
     next (0.65 D) re-found 0.65-0.69 of its picks and added 0.4-0.5 per pick, parts of particles
     and noise between them (precision 0.44-0.60). Picks a smaller size made must be re-found
     nearly all (0.7), as when it adds only the neighbours that are left."""
-    picks, score = _pick_simulated(conditions, seed, 1.33)
+    _, score = _pick_simulated(conditions, seed, 1.33)
     assert score.precision >= 0.9
     assert score.recall >= 0.7
 
@@ -323,13 +323,13 @@ def test_particles_a_smaller_size_separated_are_not_split_by_a_still_smaller_one
                 ice_angstrom=(350.7105104649346, 819.2309201234984),
                 defocus_angstrom=10872.262063277158, contaminations=0), 212106004),
 ])
-def test_a_size_the_diameter_check_measured_is_not_taken_for_merged_neighbours(
+def test_particles_the_diameter_check_shrank_to_one_domain_are_not_split_further(
         conditions: Conditions, seed: int) -> None:
     """Two-domain particles given 0.75 x, which the diameter check shrinks to 0.47-0.48 D (one
     domain): a smaller size still re-found 0.34-0.36 of those picks and added 1.6-2.2 per pick,
     which only merged neighbours may do (precision 0.10-0.18). The check measured particles of
     that size, so its picks are not merged ones."""
-    picks, score = _pick_simulated(conditions, seed, 0.75)
+    _, score = _pick_simulated(conditions, seed, 0.75)
     assert score.precision >= 0.6
     assert score.recall >= 0.9
 
