@@ -30,6 +30,7 @@ from .curve import (
     after_fall,
     before_fewer,
     before_jump,
+    before_last_rise,
     before_regrowth,
     before_takeover,
     plateau,
@@ -97,7 +98,8 @@ def trial_diameters(low_angstrom: float, high_angstrom: float) -> np.ndarray:
 
 
 def size_evidence(micrograph: Micrograph, diameters_angstrom: np.ndarray,
-                  config: PickerConfig | None = None, band_span: float = BAND_SPAN) -> SizeEvidence:
+                  config: PickerConfig | None = None, band_span: float = BAND_SPAN,
+                  whole_range: bool = False) -> SizeEvidence:
     """The learned-template curve of one micrograph over ``diameters_angstrom``, measured in
     bands at most ``band_span`` long (``config`` supplies the conversion and the
     learned-template step of its pipeline; default when None). Its templates average the seeds'
@@ -105,11 +107,15 @@ def size_evidence(micrograph: Micrograph, diameters_angstrom: np.ndarray,
     trial diameter far below the particle count as much as particles do (crowded TRPV1: a
     plateau at 0.25 x, not 0.88 x). The curve stops where few larger objects take over
     (:func:`~cryostream.curve.before_fewer`, :func:`~cryostream.curve.before_takeover`) and starts
-    after a smaller one's fall (:func:`~cryostream.curve.after_fall`)."""
+    after a smaller one's fall (:func:`~cryostream.curve.after_fall`). Over a ``whole_range`` it
+    also stops before a rise to the last trial diameter measured
+    (:func:`~cryostream.curve.before_last_rise`): a window around an estimate ends where it was
+    set, so a rise there (a hollow shell's walls to the whole shell) is the particle's."""
     diameters = np.asarray(diameters_angstrom, dtype=float)
     raw, counts = _raw_curve(micrograph.data, diameters / _pixel_size(micrograph),
                              config or PickerConfig(), band_span, plain_seeds=True)
-    return SizeEvidence(diameters, signal_only(after_fall(before_takeover(before_fewer(raw, counts)))))
+    signal = signal_only(after_fall(before_takeover(before_fewer(raw, counts))))
+    return SizeEvidence(diameters, before_last_rise(signal, raw) if whole_range else signal)
 
 
 def _raw_curve(data: np.ndarray, diameters_px: np.ndarray, config: PickerConfig,
@@ -236,8 +242,8 @@ def micrograph_evidence(micrograph: Micrograph, range_angstrom: tuple[float, flo
                         config: PickerConfig | None = None) -> SizeEvidence:
     """One micrograph's curve over ``range_angstrom`` (stopped where a larger object takes over
     the template, :func:`before_takeover`: contamination blobs reach 20-200 against the
-    particles' 5-7; started after a smaller one's fall, :func:`after_fall`) and the plateau it
-    estimates.
+    particles' 5-7, or still grows in at its end, :func:`before_last_rise`: carbon; started after
+    a smaller one's fall, :func:`after_fall`) and the plateau it estimates.
 
     The range is measured in bands with their own binning, whose levels differ: on apoferritin
     the curve drops about 1.4 x where 0.74 D and 0.82 D fall in different bands, so the walls'
@@ -246,7 +252,7 @@ def micrograph_evidence(micrograph: Micrograph, range_angstrom: tuple[float, flo
     shell compete at one binning (the whole shell then wins on 15 of 19), and its middle is then
     measured in the first pass's bands around it, as before (:func:`_refined`)."""
     low, high = range_angstrom
-    curve = size_evidence(micrograph, trial_diameters(low, high), config)
+    curve = size_evidence(micrograph, trial_diameters(low, high), config, whole_range=True)
     found = plateau(curve.diameters_angstrom, curve.snr)
     for band_span in (REFINE_SPAN ** 2, BAND_SPAN):
         found = _refined(micrograph, found, range_angstrom, config, band_span)

@@ -5,6 +5,7 @@ from cryostream.curve import (
     after_fall,
     before_fewer,
     before_jump,
+    before_last_rise,
     before_regrowth,
     before_takeover,
     plateau,
@@ -118,3 +119,21 @@ def test_the_estimate_stops_where_few_larger_objects_take_over(raw: list[float],
     expected = np.array(raw) if stops_at is None else np.where(np.arange(len(raw)) >= stops_at,
                                                                 0.0, raw)
     assert np.array_equal(before_fewer(np.array(raw), np.array(counts, dtype=float)), expected)
+
+
+@pytest.mark.parametrize(("signal", "raw_after", "stops_after"), [
+    # carbon on a sparse micrograph, rising to the end of the range (simulated, 190 Å)
+    ([6.3, 6.6, 6.2, 6.2, 7.3, 6.2, 5.9, 6.3, 6.7, 7.9, 9.7, 11.3], [], 6),
+    ([6.2, 6.5, 6.4, 6.2, 6.8, 8.8], [], 3),  # tetramers on carbon (169 Å): from 2.6 to 3.2 D
+    ([6.2, 6.5, 6.4, 6.2, 6.8, 8.8], [4.6], None),  # measured further, under the floor: not the end
+    ([6.2, 6.5, 6.4, 6.2, 6.8, 6.7], [], None),  # the best is not the last value
+    ([5.1, 5.6, 6.2, 6.8, 7.3], [], None),  # a rise from the first signal: nothing else to take
+    ([6.2, 0.0, 5.4, 5.9, 6.8], [], 2),  # a rise after an unmeasured trial diameter
+])
+def test_the_estimate_stops_before_a_rise_to_the_end_of_what_was_measured(
+        signal: list[float], raw_after: list[float], stops_after: int | None) -> None:
+    raw = np.array(signal + raw_after)
+    padded = np.array(signal + [0.0] * len(raw_after))
+    expected = padded if stops_after is None else np.where(np.arange(len(padded)) > stops_after,
+                                                           0.0, padded)
+    assert np.array_equal(before_last_rise(padded, raw), expected)

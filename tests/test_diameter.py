@@ -72,6 +72,20 @@ def test_a_crowded_micrograph_is_not_measured_at_a_few_larger_objects(
     assert 0.85 * 161.0 <= middle <= 1.15 * 161.0
 
 
+def test_a_sparse_micrograph_on_carbon_is_not_measured_at_the_end_of_the_range() -> None:
+    """Sparse tetramers (169 Å) on carbon: the curve is flat at 6.2-6.5 from 0.8 to 2.6 D, then
+    climbs to 8.8 at 3.2 D, the last trial diameter that fits, where the plateau went (3.0 x)."""
+    conditions = Conditions((3072, 3072), 1.5, "tetramer", 168.6, area_fraction=0.143,
+                            min_distance_diameters=0.9198644680395728,
+                            dose_per_angstrom2=42.67906624880344,
+                            ice_angstrom=(490.37299901603376, 939.1416743012858),
+                            defocus_angstrom=12686.581248268603, carbon=True, contaminations=0)
+    sample = simulate_micrograph(conditions, seed=232307 * 1000 + 1)
+    middle = micrograph_evidence(Micrograph(sample.image, 1.5, Path("carbon.mrc")),
+                                 (20, 600)).plateau_angstrom[1]
+    assert 0.85 * 168.6 <= middle <= 1.15 * 168.6
+
+
 def test_evidence_from_earlier_micrographs_joins_the_estimate(crowded: list[Micrograph]) -> None:
     first = estimate_diameter(crowded[:1])
     both = estimate_diameter(crowded[1:], evidence=first.evidence)
