@@ -47,7 +47,7 @@ LARGER_FALLBACK_RATIO = 4 / 3  # the picks at this x the size are taken when at 
 MIN_LARGER_GAIN = 2.0  # this many times as many reach the floor (given 0.75 x, faint sparse shells
 #                        whose curve the check cannot measure: 3.0-4.9; every other micrograph of 48
 #                        sets at 0.75-1.33 x: at most 1.2), or on a sparse micrograph
-SPARSE_PACKING = 0.15  # (given-size picks at most this many per larger diameter squared), when at
+SPARSE_PACKING = 0.15  # (larger-size picks at most this many per its diameter squared), when at
 NOISY_SHARE = 0.3  # least this many decoys per pick reach the floor at the given size and at most
 PURER_SHARE_RATIO = 0.35  # this x as many per pick at the larger (noise alone: (3/4)^2 = 0.56 x)
 # When the diameter check enlarged the given diameter (see accounts_for), the enlarged picks must lie
@@ -192,26 +192,27 @@ def _smaller_if_faint(micrograph: Micrograph, config: PickerConfig, diameter_px:
 def _larger_if_outnumbered(micrograph: Micrograph, config: PickerConfig, diameter_px: float,
                            candidates: np.ndarray, merit: np.ndarray, floor: float
                            ) -> tuple[float, np.ndarray, np.ndarray, np.ndarray | None, bool]:
-    """The size, candidates and figures of merit to pick with, the figures of merit of its
-    decoys when they were picked (else None) and whether it was taken for its purity (below):
-    those at ``LARGER_FALLBACK_RATIO`` x ``diameter_px`` when at least ``MIN_FAINT_PICKS`` and
-    ``MIN_LARGER_GAIN`` x as many of them as of the given ones (``merit``) reach the ``floor``,
-    else the given ones. A template too
-    small for faint particles holds too little of their signal to lift most of them above the
-    floor, while noise and contamination never gain picks at a larger size (the template averages
-    over more pixels, and packs fewer responses): simulated faint shells given 0.75 x, whose
-    curve the diameter check cannot measure on its central square, 22-51 picks at that size and
-    80-133 at 1 x (interior F1 0.13-0.37 -> 0.81-0.95). Not tried when the larger size could not
-    pack that many picks (``MAX_PACKING`` per squared diameter), so crowded micrographs pay
-    nothing for it. On a sparse micrograph (``SPARSE_PACKING``) at least ``MIN_FAINT_PICKS``
-    larger picks are also taken when they are purer: the given size's decoys (picked with
-    :func:`_negated`) reaching the floor number ``NOISY_SHARE`` of its picks or more, and the
-    larger size's at most ``PURER_SHARE_RATIO`` x that share of its own (then no crowded pass
-    follows: 0.7 x the larger size is about the given one, found noisier). A larger template has
-    fewer, wider noise windows, so noise alone keeps about 0.56 x the share; a template too small
-    for faint sparse particles loses most of its decoys at 4/3 x while still finding the
-    particles: simulated globular particles given 0.75 x, 0.4-1.2 decoys per pick at that size,
-    0-0.2 at 1 x (interior F1 per micrograph 0.52-0.80 -> 0.76-0.94)."""
+    """The size, candidates and figures of merit to pick with, the figures of merit of its decoys when
+    they were picked (else None) and whether it was taken for its purity (below): those at
+    ``LARGER_FALLBACK_RATIO`` x ``diameter_px`` when at least ``MIN_FAINT_PICKS`` and
+    ``MIN_LARGER_GAIN`` x as many of them as of the given ones (``merit``) reach the ``floor``, else
+    the given ones. A template too small for faint particles holds too little of their signal to
+    lift most of them above the floor, while noise and contamination never gain picks at a larger
+    size (the template averages over more pixels, and packs fewer responses): simulated faint shells
+    given 0.75 x, whose curve the diameter check cannot measure on its central square, 22-51 picks
+    at that size and 80-133 at 1 x (interior F1 0.13-0.37 -> 0.81-0.95). Not tried when the larger
+    size could not pack that many picks (``MAX_PACKING`` per squared diameter), so crowded
+    micrographs pay nothing for it. On a sparse micrograph (``SPARSE_PACKING``, counted in the
+    larger picks: the picks a template too small finds in noise count as much as particles, and
+    sparse shells given 0.75 x, 123-217 picks with as many decoys for 80 particles, looked crowded:
+    precision 0.19-0.25) at least ``MIN_FAINT_PICKS`` larger picks are also taken when they are
+    purer: the given size's decoys (picked with :func:`_negated`) reaching the floor number
+    ``NOISY_SHARE`` of its picks or more, and the larger size's at most ``PURER_SHARE_RATIO`` x that
+    share of its own (then no crowded pass follows: 0.7 x the larger size is about the given one,
+    found noisier). A larger template has fewer, wider noise windows, so noise alone keeps about
+    0.56 x the share; a template too small for faint sparse particles loses most of its decoys at
+    4/3 x while still finding the particles: simulated globular particles given 0.75 x, 0.4-1.2
+    decoys per pick at that size, 0-0.2 at 1 x (interior F1 per micrograph 0.52-0.80 -> 0.76-0.94)."""
     given = np.count_nonzero(merit >= floor)
     larger_px = LARGER_FALLBACK_RATIO * diameter_px
     if MIN_LARGER_GAIN * given * larger_px ** 2 > MAX_PACKING * micrograph.data.size:
@@ -219,8 +220,9 @@ def _larger_if_outnumbered(micrograph: Micrograph, config: PickerConfig, diamete
     larger, larger_merit = _candidates(micrograph, config, larger_px)
     if _more_reach(larger_merit, merit, floor, MIN_LARGER_GAIN):
         return larger_px, larger, larger_merit, None, False
-    if (np.count_nonzero(larger_merit >= floor) < MIN_FAINT_PICKS
-            or not 0 < given * larger_px ** 2 <= SPARSE_PACKING * micrograph.data.size):
+    larger_count = np.count_nonzero(larger_merit >= floor)
+    if (larger_count < MIN_FAINT_PICKS
+            or larger_count * larger_px ** 2 > SPARSE_PACKING * micrograph.data.size):
         return diameter_px, candidates, merit, None, False
     decoys = _candidates(micrograph, _negated(config), diameter_px)[1]
     share = _decoy_share(merit, decoys, floor)

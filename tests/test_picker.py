@@ -248,6 +248,24 @@ def test_faint_sparse_particles_given_too_small_a_diameter_are_picked_at_a_purer
     assert score.recall >= 0.65
 
 
+@pytest.mark.parametrize(("defocus_angstrom", "seed"), [(7780.841520152666, 272709000),
+                                                      (12689.875974592613, 272709002)])
+def test_sparse_shells_given_too_small_a_diameter_are_not_taken_for_crowded_by_their_noise(
+        defocus_angstrom: float, seed: int) -> None:
+    """Sparse hollow shells given 0.75 x: 123-217 picks reach the floor at that size for 80
+    particles, with as many decoys (0.99-1.02 per pick), and counted as particles they made the
+    micrograph too crowded to try the purer larger size (0.01-0.20 decoys per pick): precision
+    0.19-0.25. Sparse is judged by the larger size's picks."""
+    conditions = Conditions((3072, 3072), 1.01, "shell", 117.9, area_fraction=0.093,
+                            min_distance_diameters=0.8525275370598739,
+                            dose_per_angstrom2=43.576440552171775,
+                            ice_angstrom=(516.3180007521273, 908.4502304836947),
+                            defocus_angstrom=defocus_angstrom, contaminations=0)
+    _, score = _pick_simulated(conditions, seed, 0.75)
+    assert score.precision >= 0.8
+    assert score.recall >= 0.8
+
+
 @pytest.mark.parametrize("seed", [2, 5])
 def test_picks_on_contamination_far_above_the_particles_are_dropped(seed: int) -> None:
     """Three dark contamination blobs score 5-10 x the particles (48-106 against 10-12): none of
