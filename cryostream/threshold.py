@@ -33,6 +33,8 @@ MAX_OUTLIER_FRACTION = 0.1  # and are at most 10 % of the picks,
 MAX_OUTLIER_SHARE = 0.6  # or up to 60 % of them when at least MIN_FAINT_PICKS picks below the gap
 PARTICLE_FLOOR_RATIO = 1.5  # score a median of 1.5 x the floor: particles, not noise (sparse
 #                             micrographs with contamination and carbon edges: 11-50 % of the picks)
+OUTLIER_MEDIAN_RATIO = 3.0  # and the picks left scoring at least 3 x their median, when the others
+#                             do that too (a blob's picks fall off with no 2 x gap between them)
 
 
 def adaptive_merit_threshold(merit: np.ndarray, min_candidates: int = 12) -> float:
@@ -203,7 +205,12 @@ def above_the_particles(merit: np.ndarray, floor: float | None = None) -> np.nda
     any particle and match its template better; particles' figures of merit run on without such
     a gap (the first 8 micrographs of 44 sets: 204 picks dropped, 195 of them not particles; none
     on the 4 real sets). On a sparse micrograph they can be more than a tenth of the picks: the
-    larger share drops 150 more non-particles and one particle on 60 sets at 3 scales."""
+    larger share drops 150 more non-particles and one particle on 60 sets at 3 scales. Then the
+    picks left that score ``OUTLIER_MEDIAN_RATIO`` x their median or more, when the others score a
+    median of ``PARTICLE_FLOOR_RATIO`` x the ``floor``: on a sparse micrograph a contamination
+    blob's picks can be too many for a share and leave too few below their gap (6 of 15 picks at
+    33-47, then the particles' 4-12), or fall off without one (36.6, 35.8, 17.5, then 12.7 and
+    down)."""
     dropped = np.zeros(len(merit), bool)
     order = np.argsort(-merit, kind="stable")
     ranked = merit[order]
@@ -220,4 +227,10 @@ def above_the_particles(merit: np.ndarray, floor: float | None = None) -> np.nda
                 and median_value(rest) >= PARTICLE_FLOOR_RATIO * (floor or 0.0))):
             dropped[order[:count]] = True
             break
+    kept = ~dropped
+    if floor is None or not kept.any():
+        return dropped
+    far = kept & (merit >= OUTLIER_MEDIAN_RATIO * median_value(merit[kept]))
+    if far.any() and median_value(merit[kept & ~far]) >= PARTICLE_FLOOR_RATIO * floor:
+        dropped |= far
     return dropped

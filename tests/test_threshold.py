@@ -102,12 +102,19 @@ def test_picks_outnumber_decoys_by_the_decoy_ratio(picks: int, decoys: int, expe
     ([9.0 * 1.01 ** i for i in range(100)], 4.0, 0),  # particles' merit runs on without a gap
     ([15.0] * 10 + [4.5] * 30, None, 0),  # strong particles among noise: a quarter of the picks
     ([15.0] * 10 + [4.5] * 30, 4.0, 0),  # ... whose noise tail lies near the floor
-    ([40.0] + [8.0] * 8, 4.0, 0),  # too few picks to tell
+    ([20.0] + [8.0] * 8, 4.0, 0),  # too few picks for a gap, and under 3 x the median
+    ([40.0] + [8.0] * 8, 4.0, 1),  # 5 x the median of picks that score like particles
     ([30.0] + [0.0] * 20, None, 0),  # the rest scores nothing: no ratio to measure
     ([60.0] * 6 + [9.0 + 0.1 * i for i in range(14)], 4.0, 6),  # contamination: 30 % of the picks
     ([60.0] * 6 + [9.0 + 0.1 * i for i in range(14)], None, 0),  # no floor to judge the rest by
     ([60.0] * 6 + [5.0 + 0.1 * i for i in range(14)], 4.0, 0),  # the rest scores like noise
-    ([60.0] * 6 + [9.0 + 0.1 * i for i in range(9)], 4.0, 0),  # too few below the gap to tell
+    ([60.0] * 6 + [9.0 + 0.1 * i for i in range(9)], 4.0, 6),  # few below the gap, 6 x their median
+    ([60.0] * 6 + [9.0 + 0.1 * i for i in range(9)], None, 0),  # no floor to judge the rest by
+    # a contamination blob on a sparse micrograph: 6 of 15 picks, too few below the gap
+    ([46.6, 43.5, 34.3, 34.2, 33.6, 33.1, 12.3, 8.7, 8.3, 7.6, 7.3, 6.1, 5.5, 5.0, 4.4], 4.0, 6),
+    ([46.6, 43.5, 34.3, 34.2, 33.6, 33.1, 12.3, 8.7, 8.3, 7.6, 7.3, 6.1, 5.5, 5.0, 4.4], None, 0),
+    ([36.6, 35.8, 17.5, 12.7, 10.3, 9.9, 9.8, 8.6, 4.1, 4.0], 4.0, 2),  # 3.6 x, the rest 2.4 x
+    ([20.0, 18.0, 16.0, 14.0, 12.0] + [9.0 - 0.01 * i for i in range(100)], 4.0, 0),  # under 3 x
 ])
 def test_picks_far_above_the_rest_are_the_strongest_after_a_gap(merit: list[float],
                                                                  floor: float | None,
