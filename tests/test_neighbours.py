@@ -1,7 +1,13 @@
 import numpy as np
 import pytest
 
-from cryostream.neighbours import NEAREST_BLOCK, close_pairs, nearest_distances, suppress_close
+from cryostream.neighbours import (
+    NEAREST_BLOCK,
+    close_pairs,
+    median_spacing,
+    nearest_distances,
+    suppress_close,
+)
 
 
 def _all_distances(points: np.ndarray, others: np.ndarray) -> np.ndarray:
@@ -35,3 +41,17 @@ def test_nearest_distances_match_brute_force(count: int, others: int) -> None:
     points, targets = rng.uniform(0, 50, (count, 2)), rng.uniform(0, 50, (others, 2))
     np.testing.assert_allclose(nearest_distances(points, targets),
                                _all_distances(points, targets).min(axis=1))
+
+
+@pytest.mark.parametrize("count", [2, 7, NEAREST_BLOCK + 3])
+def test_own_nearest_distances_leave_each_point_out(count: int) -> None:
+    points = np.random.default_rng(count).uniform(0, 500, (count, 2))
+    distances = _all_distances(points, points)
+    np.fill_diagonal(distances, np.inf)
+    assert np.allclose(nearest_distances(points, points, own=True), distances.min(axis=1))
+    assert median_spacing(points) == pytest.approx(np.median(distances.min(axis=1)))
+
+
+@pytest.mark.parametrize("points", [np.empty((0, 2)), np.array([[3.0, 4.0]])])
+def test_fewer_than_two_points_are_infinitely_spaced(points: np.ndarray) -> None:
+    assert median_spacing(points) == np.inf
