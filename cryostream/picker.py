@@ -127,9 +127,11 @@ def pick_micrograph(micrograph: Micrograph, config: PickerConfig) -> Picks:
     candidates, candidate_merit = _candidates(micrograph, unfloored, diameter_px)
     if diameter_px != configured_px:
         given, given_merit = _candidates(micrograph, unfloored, configured_px)
-        if (not accounts_for(given[given_merit >= strong], candidates[candidate_merit >= strong],
-                             diameter_px) if diameter_px > configured_px
-                else median_spacing(given[given_merit >= strong]) >= SPARSE_SPACING * configured_px):
+        given_strong = given[given_merit >= strong]
+        keep_given = (not accounts_for(given_strong, candidates[candidate_merit >= strong], diameter_px)
+                      if diameter_px > configured_px
+                      else median_spacing(given_strong) >= SPARSE_SPACING * configured_px)
+        if keep_given:
             diameter_px, candidates, candidate_merit = configured_px, given, given_merit
     if floor is not None and config.correct_diameter and diameter_px == configured_px:
         diameter_px, candidates, candidate_merit, decoys, purer = _larger_if_outnumbered(
