@@ -45,6 +45,12 @@ MIN_FAINT_CROWDED_DENSITY = 1 / 3  # one per 3 when judged down to a lowered flo
 #                                    judgements), which lets in the smaller size's noise too: faint
 #                                    sparse micrographs 0.28-0.29, faint crowded ones 0.37-1.09
 MIN_PICKS_TO_COMPARE = 5
+CROWDED_DECOY_RATIO = 1.2  # and its picks reaching the floor it is judged at outnumber its decoys
+#                            there this many times (picked on the negated template response: what
+#                            noise alone gives): the halves of split two-domain particles and noise
+#                            around faint ones, 0.90-1.19 x (one 1.23); merged neighbours a smaller
+#                            size separated, 1.24-2.3 x in 96 simulated sets, 6-143 x in crowded
+#                            real ones
 TRIAL_SIDE_FRACTIONS = (0.25, 0.5)  # the smaller size is tried on a central part, the first of these
 MIN_TRIAL_PICKS = 30  # fractions of each side holding this many picks (else the last),
 MIN_TRIAL_DIAMETERS = 8.0  # at least this many diameters wide,
@@ -171,20 +177,6 @@ def resolves_crowding(centres: np.ndarray, crowded_centres: np.ndarray,
     return bool(median_value(crowded_merit[new])
                 >= (SUPERSET_MERIT_RATIO if few_new else MIN_NEW_MERIT_RATIO)
                 * _refound_merit(crowded_merit, to_given, diameter_px))
-
-
-def adds_many_to_superset(centres: np.ndarray, crowded_centres: np.ndarray,
-                          diameter_px: float) -> bool:
-    """Whether the smaller size's picks (``crowded_centres``) re-find nearly all of the given
-    size's (``centres``, ``SUPERSET_REFOUND_FRACTION``) and add at least ``MIN_NEW_FRACTION``
-    new ones per pick. Merged neighbours rarely give that: the given size's picks then sit between
-    particles. Noise does, around particles that the given size found (simulated thick ice given
-    0.75 x: 1.0-1.5 new picks per pick, none of them particles), so the picker then also asks
-    the picks to outnumber ``DECOY_RATIO`` x its decoys (see :mod:`cryostream.threshold`)."""
-    if len(centres) == 0 or len(crowded_centres) == 0:
-        return False
-    _, new, refound = _compared(centres, crowded_centres, diameter_px)
-    return bool(refound >= SUPERSET_REFOUND_FRACTION and new.sum() >= MIN_NEW_FRACTION * len(centres))
 
 
 def _compared(centres: np.ndarray, crowded_centres: np.ndarray,

@@ -140,11 +140,12 @@ def _bic(values: np.ndarray, weights: np.ndarray, means: np.ndarray, variances: 
     return float(-2 * log_likelihood.sum() + (3 * len(means) - 1) * np.log(len(values)))
 
 
-def outnumbers_decoys(merit: np.ndarray, decoy_merit: np.ndarray, level: float) -> bool:
-    """Whether the picks reaching ``level`` (``merit``) number at least ``DECOY_RATIO`` x the
-    decoys (``decoy_merit``, picked on the negated template response) that reach it."""
+def outnumbers_decoys(merit: np.ndarray, decoy_merit: np.ndarray, level: float,
+                      ratio: float = DECOY_RATIO) -> bool:
+    """Whether the picks reaching ``level`` (``merit``) number at least ``ratio`` x the decoys
+    (``decoy_merit``, picked on the negated template response) that reach it."""
     return bool(np.count_nonzero(merit >= level)
-                >= DECOY_RATIO * np.count_nonzero(decoy_merit >= level))
+                >= ratio * np.count_nonzero(decoy_merit >= level))
 
 
 def decoy_floor(merit: np.ndarray, decoy_merit: np.ndarray, floor: float) -> float:

@@ -9,7 +9,6 @@ import pytest
 from cryostream.crowding import (
     MIN_CROWDED_DENSITY,
     MIN_FAINT_CROWDED_DENSITY,
-    adds_many_to_superset,
     crowded_floor,
     in_part,
     judgements,
@@ -73,21 +72,6 @@ def test_a_smaller_size_that_refinds_nearly_all_picks_needs_fewer_new_ones(
     smaller = np.vstack([kept, given[:added] + 50.0])
     merit = np.concatenate([np.full(len(given), 10.0), np.full(added, new_merit)])
     assert resolves_crowding(given, smaller, merit, 60, 500.0 ** 2) == replaced
-
-
-@pytest.mark.parametrize(("moved", "added", "asked"), [
-    (0, 8, True),  # re-finds all, adds 0.32 per pick: the picker then counts decoys
-    (7, 8, True),  # re-finds 18 of 25 (0.72)
-    (8, 8, False),  # re-finds 17 (0.68): not a superset
-    (0, 7, False),  # adds 0.28 per pick: few new picks, judged by their merit alone
-    (0, 0, False),
-])
-def test_a_superset_with_many_new_picks_is_asked_to_outnumber_decoys(moved: int, added: int,
-                                                                      asked: bool) -> None:
-    kept = GRID_25.copy()
-    kept[:moved] += 20.0  # not re-found
-    smaller = np.vstack([kept, GRID_25[:added] + 50.0])
-    assert adds_many_to_superset(GRID_25, smaller, 60) == asked
 
 
 @pytest.mark.parametrize(("moved", "merged", "replaced"), [

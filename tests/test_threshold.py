@@ -84,17 +84,21 @@ def test_the_floor_is_lowered_where_candidates_outnumber_the_decoys(
     assert decoy_floor(merit, decoy_merit, 4.0) == pytest.approx(expected)
 
 
-@pytest.mark.parametrize(("picks", "decoys", "expected"), [
-    (39, 8, True),  # faint crowded particles at 0.75 x a diameter given too large
-    (90, 74, False),  # noise and split domains at a smaller size on a sparse micrograph
-    (30, 20, True),  # 1.5 x: just enough
-    (29, 20, False),
-    (0, 0, True),
+@pytest.mark.parametrize(("picks", "decoys", "ratio", "expected"), [
+    (39, 8, None, True),  # faint crowded particles at 0.75 x a diameter given too large
+    (90, 74, None, False),  # noise and split domains at a smaller size on a sparse micrograph
+    (30, 20, None, True),  # 1.5 x: just enough
+    (29, 20, None, False),
+    (0, 0, None, True),
+    (24, 20, 1.2, True),  # a ratio asked for: the crowded passes'
+    (23, 20, 1.2, False),
 ])
-def test_picks_outnumber_decoys_by_the_decoy_ratio(picks: int, decoys: int, expected: bool) -> None:
+def test_picks_outnumber_decoys_by_the_decoy_ratio(picks: int, decoys: int, ratio: float | None,
+                                                   expected: bool) -> None:
     merit = np.array([4.5] * picks + [3.0] * 40)  # under the level: not counted
     decoy_merit = np.array([4.5] * decoys + [3.9] * 40)
-    assert outnumbers_decoys(merit, decoy_merit, 4.0) is expected
+    asked = {} if ratio is None else {"ratio": ratio}
+    assert outnumbers_decoys(merit, decoy_merit, 4.0, **asked) is expected
 
 
 @pytest.mark.parametrize(("merit", "floor", "dropped"), [
