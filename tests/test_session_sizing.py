@@ -193,19 +193,24 @@ def test_pick_with_auto_records_the_estimate_and_reruns_cleanly(acquisition: Pat
         (out / "report.html").read_text()
 
 
-def test_auto_without_particles_is_one_line_naming_the_files(tmp_path: Path) -> None:
+@pytest.mark.parametrize(("count", "tried_before"), [(1, ""), (6, " (and the 5 micrographs tried before)")])
+def test_auto_without_particles_is_one_line_naming_the_files(tmp_path: Path, count: int,
+                                                             tried_before: str) -> None:
+    """With more micrographs than a sample, the batch measures another before it gives up; the
+    error names the last sample and counts the ones before it."""
     from cryostream.bench.synthetic import write_mrc
 
     blank = tmp_path / "blank"
     blank.mkdir()
     rng = np.random.default_rng(0)
-    write_mrc(rng.normal(size=(512, 512)).astype(np.float32), blank / "noise.mrc", 1.5)
+    for index in range(count):
+        write_mrc(rng.normal(size=(512, 512)).astype(np.float32), blank / f"noise{index}.mrc", 1.5)
     result = run_cryostream("pick", str(blank), "-o", str(tmp_path / "out"), "--diameter", "auto",
                             "--diameter-range", "40:200")
     assert result.returncode == 2
     assert result.stderr.count("\n") == 1
     assert "--diameter auto: no particle-like signal between 40 and 200 Å" in result.stderr
-    assert "noise.mrc" in result.stderr
+    assert f"noise{count - 1}.mrc{tried_before};" in result.stderr
 
 
 def test_watch_refines_as_micrographs_arrive_and_a_restart_goes_on(

@@ -145,7 +145,8 @@ class Session:
             sizing.tried = (*sizing.tried, *(task.key for task in sample))
             if strict and sizing.may_try_again([task.key for task in tasks]):
                 return self.measure_diameter(tasks, strict)  # the next sample, up to a few
-            return unmeasured(error, sample, strict and sizing.estimate is None)
+            return unmeasured(error, sample, strict and sizing.estimate is None,
+                              len(sizing.tried) - len(sample))
         if estimate is None:  # cancelled while measuring
             return None
         if sizing.update(estimate, [task.key for task in sample]):

@@ -48,12 +48,15 @@ def measure_files(paths: Sequence[str], pixel_sizes: Sequence[float | None],
     return estimate_diameter(micrographs, range_angstrom, evidence, config)
 
 
-def unmeasured(error: ValueError, sample: list[Task], first: bool) -> str:
-    """Why the diameter could not be measured on ``sample``, in one line; no particle-like
-    signal in a batch's ``first`` sample is a :class:`UsageError` (nothing could be picked)."""
+def unmeasured(error: ValueError, sample: list[Task], first: bool, earlier: int = 0) -> str:
+    """Why the diameter could not be measured on ``sample`` (after ``earlier`` micrographs that
+    gave none either), in one line; no particle-like signal in a batch's ``first`` samples is a
+    :class:`UsageError` (nothing could be picked)."""
     if isinstance(error, BadInputError):
         return str(error)
     files = ", ".join(str(task.path) for task in sample)
+    if earlier:
+        files += f" (and the {earlier} micrograph{'s' if earlier > 1 else ''} tried before)"
     if first:
         raise UsageError(f"--diameter auto: {error} in {files}; give the diameter in Å with "
                          "--diameter, or another --diameter-range") from error
