@@ -93,11 +93,13 @@ def crowded_micrograph(sources: list[tuple[np.ndarray, np.ndarray]], size: int,
 
 
 def make_crowded_set(source: str | Path, out: str | Path, size: int = 4096, tiles: int = 1,
-                     quarter_turns: tuple[int, ...] = (0, 1), pixel_size_angstrom: float = 1.1,
+                     quarter_turns: tuple[int, ...] = (0, 2), pixel_size_angstrom: float = 1.1,
                      seed: int = 0) -> BenchSet:
     """Write a crowded set in ``out`` from the bench set ``source``: for every turn in
     ``quarter_turns`` and every source micrograph m, one micrograph of the sources m, m + 1, ...
-    (k x k of them, k = ``tiles``, in order around the set)."""
+    (k x k of them, k = ``tiles``, in order around the set). Odd turns of micrographs that are
+    not square are refused: they would make a second size, and relion_autopick picks one size
+    per run."""
     origin = load_set(source)
     loaded = []
     for image_path, truth_path in zip(origin.images, origin.truth, strict=True):
@@ -107,6 +109,11 @@ def make_crowded_set(source: str | Path, out: str | Path, size: int = 4096, tile
         loaded.append((data, coordinates_xy(truth_path)))
     if len({data.shape for data, _ in loaded}) != 1:
         raise BadInputError(origin.folder, "micrographs differ in size; tiles need one size")
+    rows, columns = loaded[0][0].shape
+    if rows != columns and any(turns % 2 for turns in quarter_turns):
+        raise BadInputError(origin.folder, f"micrographs are {columns} x {rows} px, so an odd "
+                            "quarter turn makes a second size, which relion_autopick cannot pick "
+                            "in the same run; use --quarter-turns 0,2")
     out = Path(out)
     factor = size / (tiles * loaded[0][0].shape[1])
     made = {}
