@@ -18,6 +18,7 @@ import pytest
 import starfile
 from conftest import (
     DIAMETER_ANGSTROM,
+    fill,
     invoke,
     remount,
     run_cryostream,
@@ -175,6 +176,20 @@ def test_a_read_only_output_is_one_line_before_any_work(tmp_path: Path, small_di
     assert "Read-only file system" in result.stderr and str(small_disk) in result.stderr
     assert len(result.stderr.strip().splitlines()) == 1, result.stderr
     assert time.monotonic() - started < 30  # tune refuses before tuning
+
+
+def test_a_disk_full_before_the_session_starts_is_one_line(tmp_path: Path,
+                                                          small_disk: Path) -> None:
+    """The lock file is written first: on a full disk that write fails, in one line naming it
+    (its buffered write used to fail again on closing, as a traceback)."""
+    small_mrc(tmp_path / "in" / "m00.mrc", 0, (512, 512))
+    out = small_disk / "o"
+    out.mkdir()
+    fill(small_disk)
+    result = run_cryostream("pick", str(tmp_path / "in"), "-o", str(out), *FAST)
+    assert result.returncode == 2, result.stderr
+    assert "No space left on device" in result.stderr and str(out) in result.stderr
+    assert "Traceback" not in result.stderr and len(result.stderr.strip().splitlines()) == 1
 
 
 def test_a_disk_filling_up_stops_cleanly_and_a_rerun_finishes(tmp_path: Path,

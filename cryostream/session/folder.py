@@ -27,7 +27,8 @@ def output_lock(out_dir: Path, kind: str) -> Iterator[None]:
     (workers do not inherit it) and dies with it, also after ``kill -9``."""
     path = out_dir / LOCK_NAME
     with output_boundary(path, "create the lock file"):
-        handle = open(path, "a+")  # noqa: SIM115 - held for the whole session
+        # unbuffered: on a full disk the write fails here, not again when the file is closed
+        handle = open(path, "a+b", buffering=0)  # noqa: SIM115 - held for the whole session
     with handle:
         try:
             fcntl.lockf(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
@@ -35,10 +36,9 @@ def output_lock(out_dir: Path, kind: str) -> Iterator[None]:
             raise OutputError(out_dir, f"another cryostream session ({_holder(path)}) is writing "
                               "to this output folder; wait for it or choose another") from error
         with output_boundary(path):
-            handle.seek(0)
-            handle.truncate()
-            handle.write(json.dumps({"kind": kind, "pid": os.getpid(), "started": time.time()}))
-            handle.flush()
+            handle.truncate(0)
+            handle.write(json.dumps({"kind": kind, "pid": os.getpid(),
+                                     "started": time.time()}).encode())
         yield
 
 
