@@ -115,7 +115,7 @@ def make_crowded_set(source: str | Path, out: str | Path, size: int = 4096, tile
                             "quarter turn makes a second size, which relion_autopick cannot pick "
                             "in the same run; use --quarter-turns 0,2")
     out = Path(out)
-    factor = size / (tiles * loaded[0][0].shape[1])
+    factor = size / (tiles * columns)
     made = {}
     count = len(loaded)
     for turns in quarter_turns:
