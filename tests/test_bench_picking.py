@@ -110,6 +110,25 @@ def test_relion_log_runs_on_the_same_micrographs(bench_data: Path, tmp_path: Pat
         / synthetic["pickers"][CRYOSTREAM]["cpu_seconds_per_micrograph"])
 
 
+@pytest.mark.skipif(relion_available() is None, reason="relion_autopick is not installed")
+def test_relion_log_picks_a_set_of_micrographs_of_two_sizes(tmp_path: Path) -> None:
+    """relion_autopick refuses micrographs of different sizes in one run ("No differently sized
+    micrographs are allowed"): the bench runs it once per size and sums the times."""
+    folder = tmp_path / "data" / "mixed"
+    write_synthetic_set(folder, n_micrographs=1, shape=(512, 512), seed=3)
+    write_synthetic_set(tmp_path / "oblong", n_micrographs=1, shape=(384, 512), seed=5)
+    for kind, suffix in (("images", ".png"), ("truth", ".star")):
+        (tmp_path / "oblong" / kind / f"synthetic_000{suffix}").rename(
+            folder / kind / f"oblong_000{suffix}")
+    out = tmp_path / "figures.json"
+    run = run_bench("--data", str(tmp_path / "data"), "--compare", "relion-log", "--json", str(out))
+    assert run.returncode == 0, run.stderr
+    relion = json.loads(out.read_text())["sets"]["mixed"]["pickers"][RELION_LOG]
+    assert set(relion["micrographs"]) == {"synthetic_000", "oblong_000"}
+    assert min(scores["recall"] for scores in relion["micrographs"].values()) > 0.7
+    assert relion["command"].count("relion_autopick") == 2
+
+
 def test_unknown_comparison_and_missing_set_are_refused(bench_data: Path) -> None:
     assert "--compare must be one of relion-log" in run_bench(
         "--data", str(bench_data), "--compare", "topaz").stderr

@@ -98,8 +98,7 @@ def make_crowded_set(source: str | Path, out: str | Path, size: int = 4096, tile
     """Write a crowded set in ``out`` from the bench set ``source``: for every turn in
     ``quarter_turns`` and every source micrograph m, one micrograph of the sources m, m + 1, ...
     (k x k of them, k = ``tiles``, in order around the set). Odd turns of micrographs that are
-    not square are refused: they would make a second size, and relion_autopick picks one size
-    per run."""
+    not square make a second size."""
     origin = load_set(source)
     loaded = []
     for image_path, truth_path in zip(origin.images, origin.truth, strict=True):
@@ -110,10 +109,6 @@ def make_crowded_set(source: str | Path, out: str | Path, size: int = 4096, tile
     if len({data.shape for data, _ in loaded}) != 1:
         raise BadInputError(origin.folder, "micrographs differ in size; tiles need one size")
     rows, columns = loaded[0][0].shape
-    if rows != columns and any(turns % 2 for turns in quarter_turns):
-        raise BadInputError(origin.folder, f"micrographs are {columns} x {rows} px, so an odd "
-                            "quarter turn makes a second size, which relion_autopick cannot pick "
-                            "in the same run; use --quarter-turns 0,2")
     out = Path(out)
     factor = size / (tiles * columns)
     made = {}

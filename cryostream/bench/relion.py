@@ -1,9 +1,10 @@
 """RELION 3.1's Laplacian-of-Gaussian picker (``relion_autopick --LoG``) run on a bench set's MRCs,
 as the comparison every figure stands beside.
 
-Timing: RELION is run once per set on all micrographs and its wall-clock and CPU time (process
-start to exit, including reading, picking, writing and its log file) are divided by the number of
-micrographs, which spreads its start-up cost over the set.
+Timing: RELION is run once per set on all micrographs (once per size: it refuses micrographs of
+different sizes in one run) and its wall-clock and CPU time (process start to exit, including
+reading, picking, writing and its log file) are divided by the number of micrographs, which
+spreads its start-up cost over the set.
 """
 
 from __future__ import annotations
@@ -71,15 +72,40 @@ def relion_output_path(odir: Path, micrograph_name: str) -> Path:
 
 def run_relion_log(mrcs: Sequence[Path], bench_set: BenchSet,
                    work: Path) -> tuple[list[np.ndarray], TimedRun, dict]:
-    """Run ``relion_autopick --LoG`` once on all MRCs (linked under ``work``, where it runs) and
-    return its picks per micrograph, its timing and the details of the run.
+    """Run ``relion_autopick --LoG`` on all MRCs (linked under ``work``, where it runs) and return
+    its picks per micrograph, its timing and the details of the run.
+
+    RELION refuses micrographs of different sizes in one run, so it runs once per size (the
+    command in the details lists each run; times are summed, the other details are the first
+    run's: its working image holds the particle at the same ~16 px whatever the size)."""
+    by_shape: dict[tuple[int, int], list[int]] = {}
+    for index, path in enumerate(mrcs):
+        by_shape.setdefault(micrograph_shape(path), []).append(index)
+    picked: list[np.ndarray] = [np.empty((0, 2))] * len(mrcs)
+    runs: list[tuple[TimedRun, dict]] = []
+    for number, indices in enumerate(by_shape.values()):
+        tag = f"_size{number + 1}" if len(by_shape) > 1 else ""
+        size_picks, timed, details = _run_one_size([mrcs[index] for index in indices], bench_set,
+                                                   work, tag)
+        for index, xy in zip(indices, size_picks, strict=True):
+            picked[index] = xy
+        runs.append((timed, details))
+    first_run, details = runs[0]
+    total = TimedRun(first_run.run, sum(timed.wall_seconds for timed, _ in runs),
+                     sum(timed.cpu_seconds for timed, _ in runs))
+    return picked, total, details | {"command": "; ".join(each["command"] for _, each in runs)}
+
+
+def _run_one_size(mrcs: Sequence[Path], bench_set: BenchSet, work: Path,
+                  tag: str) -> tuple[list[np.ndarray], TimedRun, dict]:
+    """One relion_autopick run on MRCs of one size (its STAR and output folder named with ``tag``).
 
     Success is judged by the coordinate files, not the exit code: RELION 3.1 aborts while writing
     its PDF log when a run picked nothing at all, after every coordinate file is written."""
     names = [str(_linked(path, work / bench_set.name)) for path in mrcs]
-    star = write_micrographs_star(names, work / f"{bench_set.name}_micrographs.star",
+    star = write_micrographs_star(names, work / f"{bench_set.name}{tag}_micrographs.star",
                                   bench_set.pixel_size_angstrom)
-    odir = Path(f"{bench_set.name}_relion_log")
+    odir = Path(f"{bench_set.name}{tag}_relion_log")
     command = relion_command(star.name, f"{odir}/", bench_set.diameter_angstrom,
                              bench_set.pixel_size_angstrom)
     timed = run_timed(command, work)

@@ -88,7 +88,7 @@ def bench_make_crowded(
                      ] = 1,
     quarter_turns: Annotated[str, typer.Option(
         "--quarter-turns", help="Comma-separated quarter turns; each makes one new micrograph per "
-        "source micrograph (odd ones only for square micrographs: one size per set).")] = "0,2",
+        "source micrograph (odd ones turn oblong micrographs into a second size).")] = "0,2",
     pixel_size: Annotated[float, typer.Option(help="Nominal pixel size for the headers (Å/px); "
                                               "the diameter in Å follows from it.")] = 1.1,
     seed: Annotated[int, typer.Option(help="Random seed of the noise.")] = 0,
