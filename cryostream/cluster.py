@@ -206,3 +206,17 @@ def _summarise(labels: np.ndarray, centres: np.ndarray) -> Clusters:
 def _empty(n_points: int) -> Clusters:
     return Clusters(centres=np.empty((0, 2)), sizes=np.empty(0, int),
                     labels=np.full(n_points, -1))
+
+
+def figure_of_merit(values: np.ndarray, clusters: Clusters, diameter_px: float) -> np.ndarray:
+    """Per cluster: the strongest filter response ``values`` (one per clustered pixel, in the
+    units of the last filter, e.g. noise sigmas after a normalise step) among its pixels, weighted
+    by how much of a particle's area the cluster fills (capped at 1), so a full, strongly
+    responding particle scores high and a few stray pixels score low."""
+    if len(clusters) == 0:
+        return np.empty(0)
+    member = clusters.labels >= 0
+    peaks = np.zeros(len(clusters), values.dtype)  # the values' type: ufunc.at's fast path
+    np.maximum.at(peaks, clusters.labels[member], values[member])
+    fill = np.minimum(clusters.sizes / (np.pi * (diameter_px / 4.0) ** 2), 1.0)
+    return peaks * fill

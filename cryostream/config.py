@@ -238,6 +238,11 @@ class PickerConfig:
         "faint one whose particles straddle it, down to 0.7 x the median of the picks above it "
         "but not under 7/8 of it); unset keeps every pick",
         unit="unitless")
+    centring_radius_diameters: float = _setting(
+        0.5, help="Each pick is moved three times to the centroid of the squared filter response "
+        "within this radius of it, onto its particle's centre (a cluster's mean is pulled aside "
+        "by a neighbour or by one side of a hollow particle); 0 disables",
+        unit="particle diameters", minimum=0.0)
     adaptive_threshold: bool = _setting(
         True, kind=bool, help="Also drop, per micrograph, the picks that a two-component Gaussian "
         "mixture of log figures of merit assigns to a distinct background population")

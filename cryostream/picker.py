@@ -2,9 +2,9 @@
 
 bin to the working pixel size -> 8-bit -> filter pipeline -> coordinates of surviving pixels ->
 cluster -> centres -> drop edge picks, merge close picks, threshold the figure of merit -> drop
-picks scoring far above the rest -> Picks in the original micrograph's pixel frame. The same runs
-at a smaller size too, whose picks are kept when the micrograph is crowded with particles smaller
-than the given diameter.
+picks scoring far above the rest -> centre each on the filter response -> Picks in the original
+micrograph's pixel frame. The same runs at a smaller size too, whose picks are kept when the
+micrograph is crowded with particles smaller than the given diameter.
 """
 
 from __future__ import annotations
@@ -14,7 +14,8 @@ from pathlib import Path
 
 import numpy as np
 
-from .cluster import Clusters, cluster_points, points_from_image
+from .centring import centred_on_response
+from .cluster import cluster_points, figure_of_merit, points_from_image
 from .config import PickerConfig
 from .convert import bin_blocks, bin_factor_for, to_uint8
 from .crowding import (
@@ -25,10 +26,16 @@ from .crowding import (
     resolves_crowding,
     trial_part,
 )
-from .diameter import MAX_PACKING, checked_diameter_px, has_template_step, template_step
+from .diameter import (
+    MAX_PACKING,
+    accounts_for,
+    checked_diameter_px,
+    has_template_step,
+    template_step,
+)
 from .filters import apply_pipeline
 from .io import BadInputError, Micrograph
-from .neighbours import median_spacing, nearest_distances, suppress_close
+from .neighbours import median_spacing, suppress_close
 from .threshold import (
     MIN_FAINT_PICKS,
     above_the_particles,
@@ -50,10 +57,6 @@ MIN_LARGER_GAIN = 2.0  # this many times as many reach the floor (given 0.75 x, 
 SPARSE_PACKING = 0.15  # (larger-size picks at most this many per its diameter squared), when at
 NOISY_SHARE = 0.3  # least this many decoys per pick reach the floor at the given size and at most
 PURER_SHARE_RATIO = 0.35  # this x as many per pick at the larger (noise alone: (3/4)^2 = 0.56 x)
-# When the diameter check enlarged the given diameter (see accounts_for), the enlarged picks must lie
-ACCOUNTED_DIAMETERS = 0.75  # within 0.75 enlarged diameters of at least half of the given size's
-MIN_ACCOUNTED_FRACTION = 0.5  # picks (enlargements that helped, 30 sets: 0.5-1; to contamination or
-#                               carbon: 0.08-0.4)
 SPARSE_SPACING = 1.6  # the given size is kept when the check shrank it but its picks above the floor
 #                       lie this many given diameters from their nearest (a median): no neighbours to
 #                       separate, so the smaller plateau is a lobe or a domain (shrinking helped 3, cost
@@ -158,6 +161,8 @@ def pick_micrograph(micrograph: Micrograph, config: PickerConfig) -> Picks:
         size_px *= config.crowded_diameter_fraction
     kept = ~above_the_particles(merit, floor)
     centres, merit = centres[kept], merit[kept]
+    if config.centring_radius_diameters > 0 and len(centres):
+        centres, merit = _centred(micrograph, unfloored, size_px, edge_px, centres, merit)
     return Picks(x=centres[:, 1], y=centres[:, 0], figure_of_merit=merit,
                  diameter_px=configured_px, pixel_size_angstrom=pixel_size,
                  micrograph_shape=micrograph.shape, micrograph=micrograph.path,
@@ -255,23 +260,6 @@ def _decoy_share(merit: np.ndarray, decoy_merit: np.ndarray, floor: float) -> fl
     return float(np.count_nonzero(decoy_merit >= floor)) / max(int(np.count_nonzero(merit >= floor)), 1)
 
 
-def accounts_for(given_centres: np.ndarray, enlarged_centres: np.ndarray,
-                 enlarged_px: float) -> bool:
-    """Whether the picks made at the size the diameter check enlarged to (``enlarged_px``)
-    account for the picks made at the given size: at least ``MIN_ACCOUNTED_FRACTION`` of
-    these lie within ``ACCOUNTED_DIAMETERS`` enlarged diameters of one (on that particle, as a
-    hollow shell's split walls do, or on a neighbour). When the check took contamination or a
-    carbon edge for the particle, the enlarged picks are a few objects far from most of the
-    particles the given size found: given 1.33 x, simulated low-dose micrographs enlarged to
-    1.6-1.8 x kept 7-19 picks for 76-95 (F1 0.82-0.84 -> 0.09-0.12) and accounted for 10-19 %."""
-    if len(given_centres) == 0:
-        return True
-    if len(enlarged_centres) == 0:
-        return False
-    near = nearest_distances(given_centres, enlarged_centres) <= ACCOUNTED_DIAMETERS * enlarged_px
-    return bool(near.mean() >= MIN_ACCOUNTED_FRACTION)
-
-
 def _unless_crowded(micrograph: Micrograph, config: PickerConfig, diameter_px: float,
                     edge_px: float, judged: np.ndarray, kept: np.ndarray, kept_floor: float,
                     merged: bool) -> tuple[np.ndarray, np.ndarray] | None:
@@ -347,6 +335,22 @@ def pick_at_size(micrograph: Micrograph, config: PickerConfig, diameter_px: floa
     return centres[keep], merit[keep]
 
 
+def _centred(micrograph: Micrograph, config: PickerConfig, diameter_px: float, edge_px: float,
+             centres: np.ndarray, merit: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The picks (``centres``, ``merit``) moved onto their particles' centres on the filter response
+    at ``diameter_px`` (:func:`~cryostream.centring.centred_on_response`), then dropped when that
+    moved them within ``edge_px`` of the edge (the particle lies there) or next to a better pick."""
+    factor = _bin_factor(diameter_px, config.working_diameter_px)
+    response = apply_pipeline(_converted(micrograph, config, factor), config.pipeline,
+                              diameter_px / factor)
+    moved = centred_on_response(response, (centres + 0.5) / factor - 0.5,
+                                config.centring_radius_diameters * diameter_px / factor)
+    centres = (moved + 0.5) * factor - 0.5
+    keep = _clean(centres, merit, micrograph.shape, diameter_px, edge_px,
+                  replace(config, adaptive_threshold=False))
+    return centres[keep], merit[keep]
+
+
 def _kept_floor(micrograph: Micrograph, config: PickerConfig, diameter_px: float,
                 merit: np.ndarray, floor: float, decoys: np.ndarray | None = None) -> float:
     """The figure of merit the given size's picks (``merit``: every candidate's) need:
@@ -367,20 +371,6 @@ def _negated(config: PickerConfig) -> PickerConfig:
     (``decoy_floor`` says why)."""
     steps, after = config.pipeline, len(template_step(config.pipeline)[0]) + 1
     return replace(config, pipeline=[*steps[:after], {"filter": "invert"}, *steps[after:]])
-
-
-def figure_of_merit(values: np.ndarray, clusters: Clusters, diameter_px: float) -> np.ndarray:
-    """Per cluster: the strongest filter response ``values`` (one per clustered pixel, in the
-    units of the last filter, e.g. noise sigmas after a normalise step) among its pixels, weighted
-    by how much of a particle's area the cluster fills (capped at 1), so a full, strongly
-    responding particle scores high and a few stray pixels score low."""
-    if len(clusters) == 0:
-        return np.empty(0)
-    member = clusters.labels >= 0
-    peaks = np.zeros(len(clusters), values.dtype)  # the values' type: ufunc.at's fast path
-    np.maximum.at(peaks, clusters.labels[member], values[member])
-    fill = np.minimum(clusters.sizes / (np.pi * (diameter_px / 4.0) ** 2), 1.0)
-    return peaks * fill
 
 
 def _clean(centres: np.ndarray, merit: np.ndarray, shape: tuple[int, int], diameter_px: float,

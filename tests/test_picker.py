@@ -11,9 +11,10 @@ from cryostream.bench.simulate import Conditions, simulate_micrograph
 from cryostream.bench.simulated_sets import simulated_set
 from cryostream.bench.synthetic import SyntheticMicrograph, synthetic_micrograph, write_mrc
 from cryostream.config import preset
+from cryostream.diameter import accounts_for
 from cryostream.io import BadInputError, Micrograph, read_micrograph
 from cryostream.metrics import Counts, score_distance
-from cryostream.picker import accounts_for, pick_micrograph
+from cryostream.picker import pick_micrograph
 from cryostream.star import read_coordinates
 
 
@@ -467,6 +468,28 @@ def test_hollow_particles_are_not_split_by_the_smaller_size() -> None:
         without = pick_micrograph(micrograph, preset("default", diameter_angstrom=understated,
                                                      crowded_diameter_fraction=0.0))
         np.testing.assert_array_equal(with_smaller.x, without.x)
+
+
+@pytest.mark.parametrize(("seed", "centring_radius_diameters", "median_offset_diameters"),
+                         [(3, 0.5, (0.0, 0.02)), (4, 0.5, (0.0, 0.02)), (3, 0.0, (0.04, 0.08))])
+def test_picks_are_centred_on_hollow_particles(seed: int, centring_radius_diameters: float,
+                                               median_offset_diameters: tuple[float, float]) -> None:
+    """The mean of a shell's pixels above threshold lies off its centre (one side of the wall
+    responds more strongly in the noise); centred on the response, the picks lie on it."""
+    rng = np.random.default_rng(seed)
+    image = rng.normal(size=(1024, 1024)).astype(np.float32)
+    centres = np.array([(row, col) for row in range(60, 1000, 90) for col in range(60, 1000, 90)])
+    yy, xx = np.mgrid[:1024, :1024]
+    for row, col in centres:
+        image[np.abs(np.hypot(yy - row, xx - col) - 26) <= 10] -= 0.6
+    config = preset("default", diameter_angstrom=72.0,
+                    centring_radius_diameters=centring_radius_diameters)
+    picks = pick_micrograph(Micrograph(image, 1.0, Path("shells.mrc")), config)
+    offsets = np.hypot(*(np.column_stack([picks.y, picks.x])[:, None, :] - centres[None]).transpose(
+        2, 0, 1)).min(axis=1)
+    assert len(picks) == len(centres)
+    low, high = median_offset_diameters
+    assert low <= np.median(offsets) / 72.0 < high
 
 
 @pytest.mark.parametrize("seed", [0, 1, 2])
