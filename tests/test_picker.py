@@ -450,16 +450,22 @@ def test_noise_alone_is_picked_at_the_given_size(seed: int) -> None:
     assert picks.picked_diameter_px == 40
 
 
-def test_hollow_particles_are_not_split_by_the_smaller_size() -> None:
-    """Dark hollow shells (apoferritin-like) at the right diameter: the smaller size picks their
-    walls, which moves the centres and adds no particle, so the given size's picks stay."""
-    rng = np.random.default_rng(3)
+def _shells(seed: int) -> tuple[Micrograph, np.ndarray]:
+    """Dark hollow shells 72 px across (apoferritin-like) on a 90 px lattice in white noise, and
+    their centres (row, col)."""
+    rng = np.random.default_rng(seed)
     image = rng.normal(size=(1024, 1024)).astype(np.float32)
     centres = np.array([(row, col) for row in range(60, 1000, 90) for col in range(60, 1000, 90)])
     yy, xx = np.mgrid[:1024, :1024]
     for row, col in centres:
         image[np.abs(np.hypot(yy - row, xx - col) - 26) <= 10] -= 0.6
-    micrograph = Micrograph(image, 1.0, Path("shells.mrc"))
+    return Micrograph(image, 1.0, Path("shells.mrc")), centres
+
+
+def test_hollow_particles_are_not_split_by_the_smaller_size() -> None:
+    """Dark hollow shells (apoferritin-like) at the right diameter: the smaller size picks their
+    walls, which moves the centres and adds no particle, so the given size's picks stay."""
+    micrograph, centres = _shells(3)
     picks = pick_micrograph(micrograph, preset("default", diameter_angstrom=72.0))
     assert len(picks) == len(centres)
     assert _recall(picks, centres[:, ::-1].astype(float), 36) == 1.0
@@ -476,15 +482,10 @@ def test_picks_are_centred_on_hollow_particles(seed: int, centring_radius_diamet
                                                median_offset_diameters: tuple[float, float]) -> None:
     """The mean of a shell's pixels above threshold lies off its centre (one side of the wall
     responds more strongly in the noise); centred on the response, the picks lie on it."""
-    rng = np.random.default_rng(seed)
-    image = rng.normal(size=(1024, 1024)).astype(np.float32)
-    centres = np.array([(row, col) for row in range(60, 1000, 90) for col in range(60, 1000, 90)])
-    yy, xx = np.mgrid[:1024, :1024]
-    for row, col in centres:
-        image[np.abs(np.hypot(yy - row, xx - col) - 26) <= 10] -= 0.6
+    micrograph, centres = _shells(seed)
     config = preset("default", diameter_angstrom=72.0,
                     centring_radius_diameters=centring_radius_diameters)
-    picks = pick_micrograph(Micrograph(image, 1.0, Path("shells.mrc")), config)
+    picks = pick_micrograph(micrograph, config)
     offsets = np.hypot(*(np.column_stack([picks.y, picks.x])[:, None, :] - centres[None]).transpose(
         2, 0, 1)).min(axis=1)
     assert len(picks) == len(centres)

@@ -108,9 +108,8 @@ def make_crowded_set(source: str | Path, out: str | Path, size: int = 4096, tile
         loaded.append((data, coordinates_xy(truth_path)))
     if len({data.shape for data, _ in loaded}) != 1:
         raise BadInputError(origin.folder, "micrographs differ in size; tiles need one size")
-    rows, columns = loaded[0][0].shape
     out = Path(out)
-    factor = size / (tiles * columns)
+    factor = size / (tiles * loaded[0][0].shape[1])
     made = {}
     count = len(loaded)
     for turns in quarter_turns:
