@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, replace
 from pathlib import Path
+from typing import NamedTuple
 
 import numpy as np
 
@@ -87,6 +88,22 @@ class Picks:
         return len(self.x)
 
 
+class Candidates(NamedTuple):
+    """One size's picks: centres (row, col, original pixels) and figures of merit, best first,
+    with the filter response they were found on (binned by ``factor``) and the size
+    (``diameter_px``, original pixels), which the last step centres them on."""
+
+    centres: np.ndarray
+    merit: np.ndarray
+    response: np.ndarray
+    factor: int
+    diameter_px: float
+
+    def subset(self, keep: np.ndarray) -> Candidates:
+        """These candidates where ``keep`` (a mask or indices) says."""
+        return self._replace(centres=self.centres[keep], merit=self.merit[keep])
+
+
 def resolve_pixel_size(micrograph: Micrograph) -> float:
     """The micrograph's pixel size in Å (from its header, or as given when it was read)."""
     pixel_size = micrograph.pixel_size_angstrom
@@ -127,60 +144,54 @@ def pick_micrograph(micrograph: Micrograph, config: PickerConfig) -> Picks:
     strong = floor or 0.0  # picks above it judge an enlarged size and a smaller one
     decoys, crowded_passes = None, MAX_CROWDED_PASSES if config.crowded_diameter_fraction > 0 else 0
     unfloored = replace(config, min_figure_of_merit=None)
-    candidates, candidate_merit = _candidates(micrograph, unfloored, diameter_px)
+    found = _candidates(micrograph, unfloored, diameter_px)
     if diameter_px != configured_px:
-        given, given_merit = _candidates(micrograph, unfloored, configured_px)
-        given_strong = given[given_merit >= strong]
-        keep_given = (not accounts_for(given_strong, candidates[candidate_merit >= strong], diameter_px)
+        given = _candidates(micrograph, unfloored, configured_px)
+        given_strong = given.centres[given.merit >= strong]
+        keep_given = (not accounts_for(given_strong, found.centres[found.merit >= strong], diameter_px)
                       if diameter_px > configured_px
                       else median_spacing(given_strong) >= SPARSE_SPACING * configured_px)
         if keep_given:
-            diameter_px, candidates, candidate_merit = configured_px, given, given_merit
-    if floor is not None and config.correct_diameter and diameter_px == configured_px:
-        diameter_px, candidates, candidate_merit, decoys, purer = _larger_if_outnumbered(
-            micrograph, unfloored, diameter_px, candidates, candidate_merit, floor)
+            found = given
+    if floor is not None and config.correct_diameter and found.diameter_px == configured_px:
+        found, decoys, purer = _larger_if_outnumbered(micrograph, unfloored, found, floor)
         crowded_passes = 0 if purer else crowded_passes
-    kept_floor = (0.0 if floor is None else _kept_floor(micrograph, unfloored, diameter_px,
-                                                        candidate_merit, floor, decoys))
-    if floor is not None and (np.count_nonzero(candidate_merit >= kept_floor)
-                              < max(MIN_FAINT_PICKS, FAINT_SHARE * len(candidate_merit))):
-        diameter_px, candidates, candidate_merit, kept_floor = _smaller_if_faint(
-            micrograph, unfloored, diameter_px, candidates, candidate_merit, floor, kept_floor)
+    kept_floor = (0.0 if floor is None else _kept_floor(micrograph, unfloored, found.diameter_px,
+                                                        found.merit, floor, decoys))
+    if floor is not None and (np.count_nonzero(found.merit >= kept_floor)
+                              < max(MIN_FAINT_PICKS, FAINT_SHARE * len(found.merit))):
+        found, kept_floor = _smaller_if_faint(micrograph, unfloored, found, floor, kept_floor)
+    diameter_px = found.diameter_px
     edge_px = config.edge_diameters * diameter_px
-    judged = candidates[candidate_merit >= strong]  # what a smaller size is judged against
-    keep = candidate_merit >= kept_floor
-    centres, merit = candidates[keep], candidate_merit[keep]
-    size_px = diameter_px
+    judged = found.centres[found.merit >= strong]  # what a smaller size is judged against
+    picks = found.subset(found.merit >= kept_floor)
     for crowded_pass in range(crowded_passes):
-        smaller = _unless_crowded(micrograph, config, size_px, edge_px, judged, centres,
-                                  kept_floor, merged=crowded_pass == 0 and diameter_px == configured_px)
+        smaller = _unless_crowded(micrograph, config, picks.diameter_px, edge_px, judged,
+                                  picks.centres, kept_floor,
+                                  merged=crowded_pass == 0 and diameter_px == configured_px)
         if smaller is None:
             break
-        centres, merit = smaller
-        judged = centres
-        size_px *= config.crowded_diameter_fraction
-    kept = ~above_the_particles(merit, floor)
-    centres, merit = centres[kept], merit[kept]
-    if config.centring_radius_diameters > 0 and len(centres):
-        centres, merit = _centred(micrograph, unfloored, size_px, edge_px, centres, merit)
-    return Picks(x=centres[:, 1], y=centres[:, 0], figure_of_merit=merit,
+        picks = smaller
+        judged = picks.centres
+    picks = picks.subset(~above_the_particles(picks.merit, floor))
+    if config.centring_radius_diameters > 0 and len(picks.merit):
+        picks = _centred(micrograph.shape, unfloored, edge_px, picks)
+    return Picks(x=picks.centres[:, 1], y=picks.centres[:, 0], figure_of_merit=picks.merit,
                  diameter_px=configured_px, pixel_size_angstrom=pixel_size,
                  micrograph_shape=micrograph.shape, micrograph=micrograph.path,
                  picked_diameter_px=diameter_px)
 
 
-def _candidates(micrograph: Micrograph, config: PickerConfig,
-                diameter_px: float) -> tuple[np.ndarray, np.ndarray]:
+def _candidates(micrograph: Micrograph, config: PickerConfig, diameter_px: float) -> Candidates:
     """:func:`pick_at_size` at ``diameter_px``, with its edge band and binning."""
     return pick_at_size(micrograph, config, diameter_px, config.edge_diameters * diameter_px,
                         _bin_factor(diameter_px, config.working_diameter_px))
 
 
-def _smaller_if_faint(micrograph: Micrograph, config: PickerConfig, diameter_px: float,
-                      candidates: np.ndarray, merit: np.ndarray, floor: float,
-                      kept_floor: float) -> tuple[float, np.ndarray, np.ndarray, float]:
-    """The size, candidates, figures of merit and kept floor to pick with when fewer than
-    ``MIN_FAINT_PICKS`` candidates at ``diameter_px`` reach the ``floor``, or fewer than
+def _smaller_if_faint(micrograph: Micrograph, config: PickerConfig, found: Candidates,
+                      floor: float, kept_floor: float) -> tuple[Candidates, float]:
+    """The candidates and kept floor to pick with when fewer than ``MIN_FAINT_PICKS`` of those
+    ``found`` at their size reach the ``floor``, or fewer than
     ``FAINT_SHARE`` of them reach ``kept_floor``: those at ``FAINT_FALLBACK_RATIO`` x it when at
     least ``MIN_FAINT_PICKS`` and ``MIN_FALLBACK_GAIN`` x as many of them reach the floor, and
     ``DECOY_RATIO`` x as many as its decoys (picked with :func:`_negated`), else the given ones.
@@ -192,25 +203,23 @@ def _smaller_if_faint(micrograph: Micrograph, config: PickerConfig, diameter_px:
     kept, and 39-77 at 0.75 x against 8-13 decoys. A sparse micrograph keeps as few: two-domain
     particles given their auto-estimated 0.65 x, 11-25 of 121-155 (8-21 %), 3.4-6.9 x as many
     at 0.75 x, but as many decoys there (62-90 picks, 49-74 decoys: noise and split domains)."""
-    smaller_px = FAINT_FALLBACK_RATIO * diameter_px
-    smaller, smaller_merit = _candidates(micrograph, config, smaller_px)
-    if not _more_reach(smaller_merit, merit, floor, MIN_FALLBACK_GAIN):
-        return diameter_px, candidates, merit, kept_floor
-    decoys = _candidates(micrograph, _negated(config), smaller_px)[1]
-    if not outnumbers_decoys(smaller_merit, decoys, floor):
-        return diameter_px, candidates, merit, kept_floor
-    return (smaller_px, smaller, smaller_merit,
-            _kept_floor(micrograph, config, smaller_px, smaller_merit, floor, decoys))
+    smaller_px = FAINT_FALLBACK_RATIO * found.diameter_px
+    smaller = _candidates(micrograph, config, smaller_px)
+    if not _more_reach(smaller.merit, found.merit, floor, MIN_FALLBACK_GAIN):
+        return found, kept_floor
+    decoys = _candidates(micrograph, _negated(config), smaller_px).merit
+    if not outnumbers_decoys(smaller.merit, decoys, floor):
+        return found, kept_floor
+    return smaller, _kept_floor(micrograph, config, smaller_px, smaller.merit, floor, decoys)
 
 
-def _larger_if_outnumbered(micrograph: Micrograph, config: PickerConfig, diameter_px: float,
-                           candidates: np.ndarray, merit: np.ndarray, floor: float
-                           ) -> tuple[float, np.ndarray, np.ndarray, np.ndarray | None, bool]:
-    """The size, candidates and figures of merit to pick with, the figures of merit of its decoys when
-    they were picked (else None) and whether it was taken for its purity (below): those at
-    ``LARGER_FALLBACK_RATIO`` x ``diameter_px`` when at least ``MIN_FAINT_PICKS`` and
-    ``MIN_LARGER_GAIN`` x as many of them as of the given ones (``merit``) reach the ``floor``, else
-    the given ones. A template too small for faint particles holds too little of their signal to
+def _larger_if_outnumbered(micrograph: Micrograph, config: PickerConfig, found: Candidates,
+                           floor: float) -> tuple[Candidates, np.ndarray | None, bool]:
+    """The candidates to pick with, the figures of merit of their decoys when they were picked
+    (else None) and whether they were taken for their purity (below): those at
+    ``LARGER_FALLBACK_RATIO`` x the size of those ``found`` when at least ``MIN_FAINT_PICKS`` and
+    ``MIN_LARGER_GAIN`` x as many of them as of the given ones reach the ``floor``, else the
+    given ones. A template too small for faint particles holds too little of their signal to
     lift most of them above the floor, while noise and contamination never gain picks at a larger
     size (the template averages over more pixels, and packs fewer responses): simulated faint shells
     given 0.75 x, whose curve the diameter check cannot measure on its central square, 22-51 picks
@@ -227,25 +236,25 @@ def _larger_if_outnumbered(micrograph: Micrograph, config: PickerConfig, diamete
     0.56 x the share; a template too small for faint sparse particles loses most of its decoys at
     4/3 x while still finding the particles: simulated globular particles given 0.75 x, 0.4-1.2
     decoys per pick at that size, 0-0.2 at 1 x (interior F1 per micrograph 0.52-0.80 -> 0.76-0.94)."""
-    given = np.count_nonzero(merit >= floor)
-    larger_px = LARGER_FALLBACK_RATIO * diameter_px
+    given = np.count_nonzero(found.merit >= floor)
+    larger_px = LARGER_FALLBACK_RATIO * found.diameter_px
     if MIN_LARGER_GAIN * given * larger_px ** 2 > MAX_PACKING * micrograph.data.size:
-        return diameter_px, candidates, merit, None, False
-    larger, larger_merit = _candidates(micrograph, config, larger_px)
-    if _more_reach(larger_merit, merit, floor, MIN_LARGER_GAIN):
-        return larger_px, larger, larger_merit, None, False
-    larger_count = np.count_nonzero(larger_merit >= floor)
+        return found, None, False
+    larger = _candidates(micrograph, config, larger_px)
+    if _more_reach(larger.merit, found.merit, floor, MIN_LARGER_GAIN):
+        return larger, None, False
+    larger_count = np.count_nonzero(larger.merit >= floor)
     if (larger_count < MIN_FAINT_PICKS
             or larger_count * larger_px ** 2 > SPARSE_PACKING * micrograph.data.size):
-        return diameter_px, candidates, merit, None, False
-    decoys = _candidates(micrograph, _negated(config), diameter_px)[1]
-    share = _decoy_share(merit, decoys, floor)
+        return found, None, False
+    decoys = _candidates(micrograph, _negated(config), found.diameter_px).merit
+    share = _decoy_share(found.merit, decoys, floor)
     if share < NOISY_SHARE:
-        return diameter_px, candidates, merit, decoys, False
-    larger_decoys = _candidates(micrograph, _negated(config), larger_px)[1]
-    if _decoy_share(larger_merit, larger_decoys, floor) <= PURER_SHARE_RATIO * share:
-        return larger_px, larger, larger_merit, larger_decoys, True
-    return diameter_px, candidates, merit, decoys, False
+        return found, decoys, False
+    larger_decoys = _candidates(micrograph, _negated(config), larger_px).merit
+    if _decoy_share(larger.merit, larger_decoys, floor) <= PURER_SHARE_RATIO * share:
+        return larger, larger_decoys, True
+    return found, decoys, False
 
 
 def _more_reach(other_merit: np.ndarray, merit: np.ndarray, floor: float, gain: float) -> bool:
@@ -262,8 +271,8 @@ def _decoy_share(merit: np.ndarray, decoy_merit: np.ndarray, floor: float) -> fl
 
 def _unless_crowded(micrograph: Micrograph, config: PickerConfig, diameter_px: float,
                     edge_px: float, judged: np.ndarray, kept: np.ndarray, kept_floor: float,
-                    merged: bool) -> tuple[np.ndarray, np.ndarray] | None:
-    """The picks (centres, figures of merit) made at ``crowded_diameter_fraction`` of the
+                    merged: bool) -> Candidates | None:
+    """The picks made at ``crowded_diameter_fraction`` of the
     diameter (binned no coarser than ``CROWDED_MIN_WORKING_RATIO`` x ``working_diameter_px``)
     when :func:`resolves_crowding` says they should replace the given size's picks (``merged``:
     see there), else None. The smaller size is tried on a central part first (:func:`trial_part`)
@@ -285,22 +294,22 @@ def _unless_crowded(micrograph: Micrograph, config: PickerConfig, diameter_px: f
     part, offset = trial_part(micrograph, diameter_px, judged, edge_px)
     in_trial = [(given[in_part(given, offset, part.shape, edge_px)] - offset, level, density)
                 for given, level, density in levels]
-    if _resolving(in_trial, *pick_at_size(part, unfloored, crowded_px, edge_px, factor),
-                  diameter_px, part.data.size, kept_floor, merged, trial=True) is None:
+    trial = pick_at_size(part, unfloored, crowded_px, edge_px, factor)
+    if _resolving(in_trial, trial.centres, trial.merit, diameter_px, part.data.size, kept_floor,
+                  merged, trial=True) is None:
         return None
-    crowded_centres, crowded_merit = pick_at_size(micrograph, unfloored, crowded_px, edge_px, factor)
-    resolving = _resolving(levels, crowded_centres, crowded_merit, diameter_px, micrograph.data.size,
+    crowded = pick_at_size(micrograph, unfloored, crowded_px, edge_px, factor)
+    resolving = _resolving(levels, crowded.centres, crowded.merit, diameter_px, micrograph.data.size,
                            kept_floor, merged)
     if resolving is None:
         return None
     given, level = resolving
-    decoys = pick_at_size(micrograph, _negated(unfloored), crowded_px, edge_px, factor)[1]
-    if not outnumbers_decoys(crowded_merit, decoys, level, CROWDED_DECOY_RATIO):
+    decoys = pick_at_size(micrograph, _negated(unfloored), crowded_px, edge_px, factor).merit
+    if not outnumbers_decoys(crowded.merit, decoys, level, CROWDED_DECOY_RATIO):
         return None
-    strong = crowded_merit >= level
-    keep = crowded_merit >= crowded_floor(given, crowded_centres[strong], crowded_merit[strong],
-                                          diameter_px, level)
-    return crowded_centres[keep], crowded_merit[keep]
+    strong = crowded.merit >= level
+    return crowded.subset(crowded.merit >= crowded_floor(given, crowded.centres[strong],
+                                                         crowded.merit[strong], diameter_px, level))
 
 
 def _resolving(levels: list[tuple[np.ndarray, float, float]], crowded_centres: np.ndarray,
@@ -318,10 +327,9 @@ def _resolving(levels: list[tuple[np.ndarray, float, float]], crowded_centres: n
 
 
 def pick_at_size(micrograph: Micrograph, config: PickerConfig, diameter_px: float,
-                 edge_px: float, factor: int) -> tuple[np.ndarray, np.ndarray]:
+                 edge_px: float, factor: int) -> Candidates:
     """Bin by ``factor``, convert, filter, cluster and clean for particles ``diameter_px``
-    across, dropping picks within ``edge_px`` of the edge (both in original pixels): the kept
-    centres (row, col, original pixels) and their figures of merit, best first."""
+    across, dropping picks within ``edge_px`` of the edge (both in original pixels)."""
     image = _converted(micrograph, config, factor)
     working_diameter = diameter_px / factor
     filtered = apply_pipeline(image, config.pipeline, working_diameter)
@@ -332,23 +340,22 @@ def pick_at_size(micrograph: Micrograph, config: PickerConfig, diameter_px: floa
     merit = figure_of_merit(responses, clusters, working_diameter)
     centres = (clusters.centres.reshape(-1, 2) + 0.5) * factor - 0.5
     keep = _clean(centres, merit, micrograph.shape, diameter_px, edge_px, config)
-    return centres[keep], merit[keep]
+    return Candidates(centres[keep], merit[keep], filtered, factor, diameter_px)
 
 
-def _centred(micrograph: Micrograph, config: PickerConfig, diameter_px: float, edge_px: float,
-             centres: np.ndarray, merit: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """The picks (``centres``, ``merit``) moved onto their particles' centres on the filter response
-    at ``diameter_px`` (:func:`~cryostream.centring.centred_on_response`), then dropped when that
-    moved them within ``edge_px`` of the edge (the particle lies there) or next to a better pick."""
-    factor = _bin_factor(diameter_px, config.working_diameter_px)
-    response = apply_pipeline(_converted(micrograph, config, factor), config.pipeline,
-                              diameter_px / factor)
-    moved = centred_on_response(response, (centres + 0.5) / factor - 0.5,
-                                config.centring_radius_diameters * diameter_px / factor)
+def _centred(shape: tuple[int, int], config: PickerConfig, edge_px: float,
+             picks: Candidates) -> Candidates:
+    """The ``picks`` moved onto their particles' centres on the filter response they were found on
+    (:func:`~cryostream.centring.centred_on_response`), then dropped when that moved them within
+    ``edge_px`` of the edge of a micrograph of ``shape`` (the particle lies there) or next to a
+    better pick."""
+    factor = picks.factor
+    moved = centred_on_response(picks.response, (picks.centres + 0.5) / factor - 0.5,
+                                config.centring_radius_diameters * picks.diameter_px / factor)
     centres = (moved + 0.5) * factor - 0.5
-    keep = _clean(centres, merit, micrograph.shape, diameter_px, edge_px,
+    keep = _clean(centres, picks.merit, shape, picks.diameter_px, edge_px,
                   replace(config, adaptive_threshold=False))
-    return centres[keep], merit[keep]
+    return picks._replace(centres=centres).subset(keep)
 
 
 def _kept_floor(micrograph: Micrograph, config: PickerConfig, diameter_px: float,
@@ -362,7 +369,7 @@ def _kept_floor(micrograph: Micrograph, config: PickerConfig, diameter_px: float
             or decoy_floor(merit, np.empty(0), floor) == floor):
         return kept_floor
     if decoys is None:
-        decoys = _candidates(micrograph, _negated(config), diameter_px)[1]
+        decoys = _candidates(micrograph, _negated(config), diameter_px).merit
     return decoy_floor(merit, decoys, floor)
 
 

@@ -12,6 +12,7 @@ from cryostream.bench.simulated_sets import simulated_set
 from cryostream.bench.synthetic import SyntheticMicrograph, synthetic_micrograph, write_mrc
 from cryostream.config import preset
 from cryostream.diameter import accounts_for
+from cryostream.filters import apply_pipeline
 from cryostream.io import BadInputError, Micrograph, read_micrograph
 from cryostream.metrics import Counts, score_distance
 from cryostream.picker import pick_micrograph
@@ -491,6 +492,23 @@ def test_picks_are_centred_on_hollow_particles(seed: int, centring_radius_diamet
     assert len(picks) == len(centres)
     low, high = median_offset_diameters
     assert low <= np.median(offsets) / 72.0 < high
+
+
+@pytest.mark.parametrize("diameter_scale", [0.75, 1.0, 1.33])
+def test_each_size_is_filtered_once(diameter_scale: float, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The picks are centred on the response they were found on: no size (binning, pipeline,
+    diameter) is filtered twice."""
+    micrograph, _ = _shells(3)
+    filtered = []
+
+    def counted(image: np.ndarray, steps: list[dict[str, object]], diameter_px: float) -> np.ndarray:
+        filtered.append((image.shape, repr(steps), round(diameter_px, 6)))
+        return apply_pipeline(image, steps, diameter_px)
+
+    monkeypatch.setattr(picker, "apply_pipeline", counted)
+    picks = pick_micrograph(micrograph, preset("default", diameter_angstrom=72.0 * diameter_scale))
+    assert len(picks) > 0
+    assert len(filtered) == len(set(filtered))
 
 
 @pytest.mark.parametrize("seed", [0, 1, 2])
