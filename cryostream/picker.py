@@ -191,9 +191,9 @@ def _candidates(micrograph: Micrograph, config: PickerConfig, diameter_px: float
 def _smaller_if_faint(micrograph: Micrograph, config: PickerConfig, found: Candidates,
                       floor: float, kept_floor: float) -> tuple[Candidates, float]:
     """The candidates and kept floor to pick with when fewer than ``MIN_FAINT_PICKS`` of those
-    ``found`` at their size reach the ``floor``, or fewer than
-    ``FAINT_SHARE`` of them reach ``kept_floor``: those at ``FAINT_FALLBACK_RATIO`` x it when at
-    least ``MIN_FAINT_PICKS`` and ``MIN_FALLBACK_GAIN`` x as many of them reach the floor, and
+    ``found`` at their size reach the ``floor``, or fewer than ``FAINT_SHARE`` of them reach
+    ``kept_floor``: those at ``FAINT_FALLBACK_RATIO`` x that size when at least
+    ``MIN_FAINT_PICKS`` and ``MIN_FALLBACK_GAIN`` x as many of them reach the floor, and
     ``DECOY_RATIO`` x as many as its decoys (picked with :func:`_negated`), else the given ones.
     Faint particles given a diameter too large for the diameter check to measure (its curve then
     stays at noise level) fall under the floor, where a smaller template still finds them: a
