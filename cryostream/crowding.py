@@ -33,6 +33,12 @@ OUTNUMBERING_NEW_FRACTION = 2.0  # new picks this many per given one outnumber t
 #                                   trpv1 given 1.33 x, trials: 3.2-6.5 per pick, 1.2-2.0 D away;
 #                                   a faint micrograph whose given size found 20 of 109 particles:
 #                                   2.15, 1.84 D; sparse sets: 0.7-1.5, 1.1-2.7 D, density < 0.27)
+SWAMPING_NEW_FRACTION = 3.0  # new picks this many per given one need not re-find them, nor
+OVERPACKED_DENSITY = 1.0  # picks denser per given diameter squared than particles that large pack
+#                           (given a box size, 2 x the particles', the given size's picks lie
+#                           between them: three crowded micrographs re-found 0.14-0.58, with
+#                           2.1-5.3 new picks per pick, 0.65-1.33 per squared diameter; on 116
+#                           sets given 0.75-1.33 x neither rule changes a pick)
 MIN_NEW_MERIT_RATIO = 0.7  # and score like the re-found ones (crowded real data: 0.8-0.9; noise
 #                            from the finer binning: 0.55); kept down to this x them: crowded_floor
 SUPERSET_REFOUND_FRACTION = 0.7  # re-finding this many, it keeps the given picks and adds to them:
@@ -128,7 +134,10 @@ def resolves_crowding(centres: np.ndarray, crowded_centres: np.ndarray,
     all of it is worth the time, halves them and needs only one pick. New picks that outnumber the
     given ones (``OUTNUMBERING_NEW_FRACTION``, at the full ``min_density``) need not lie among
     them: the few given picks that a merging size leaves in a trial's part, or that a faint
-    micrograph leaves above the floor, lie far apart. Only ``merged`` picks (made at the given
+    micrograph leaves above the floor, lie far apart. New picks that swamp the given ones
+    (``SWAMPING_NEW_FRACTION`` per pick, or ``OVERPACKED_DENSITY`` per given diameter squared,
+    denser than particles that large can pack) need not re-find them: a diameter twice the
+    particles' leaves its picks between them. Otherwise only ``merged`` picks (made at the given
     size, not by a smaller size already) may be re-found by fewer than nearly all
     (``SUPERSET_REFOUND_FRACTION``): picks that a smaller size made and that a still smaller one
     moves are being split, not unmerged (TRPV1 at its label diameter, tried at 0.49 D: 0.16-0.43
@@ -154,6 +163,8 @@ def resolves_crowding(centres: np.ndarray, crowded_centres: np.ndarray,
             or crowded_area < leniency * min_density * area_px):
         return False
     to_given, new, refound = _compared(centres, crowded_centres, diameter_px)
+    swamped = crowded_area >= min_density * area_px and (
+        new.sum() >= SWAMPING_NEW_FRACTION * len(centres) or crowded_area >= OVERPACKED_DENSITY * area_px)
     if merged:
         refound_needed = leniency * MIN_REFOUND_FRACTION
     else:
@@ -161,11 +172,12 @@ def resolves_crowding(centres: np.ndarray, crowded_centres: np.ndarray,
     if refound >= refound_needed:
         needed_new = SUPERSET_NEW_FRACTION if refound >= SUPERSET_REFOUND_FRACTION else MIN_NEW_FRACTION
         nearest_new = 0.0
-    elif merged:
+    elif merged or swamped:
         needed_new, nearest_new = MANY_NEW_FRACTION, MERGED_DISTANCE_DIAMETERS
     else:
         return False
-    if new.sum() < leniency * needed_new * len(centres) or refound < leniency * LEAST_REFOUND_FRACTION:
+    if (new.sum() < leniency * needed_new * len(centres)
+            or (refound < leniency * LEAST_REFOUND_FRACTION and not swamped)):
         return False
     outnumbered = (new.sum() >= OUTNUMBERING_NEW_FRACTION * len(centres)
                    and crowded_area >= min_density * area_px)

@@ -120,6 +120,25 @@ def test_new_picks_that_outnumber_the_given_ones_need_not_lie_among_them(side_px
                              float(side_px) ** 2) == replaced
 
 
+@pytest.mark.parametrize(("smaller_picks", "side_px", "replaced"), [
+    (40, 500, True),  # 1.02 per given diameter squared: denser than particles that large pack
+    (40, 700, False),  # 0.52, with 2 new picks per given one
+    (70, 1000, True),  # 0.45, but 3 new picks per given one
+    (60, 1000, False),  # 0.38, with 2.75 per given one
+])
+def test_picks_that_swamp_the_given_ones_need_not_refind_them(smaller_picks: int, side_px: int,
+                                                              replaced: bool) -> None:
+    """A diameter about twice the particles' (a box size) leaves its 16 picks between particles: a
+    smaller size re-finds 4 of them (0.25, under the 0.3 needed otherwise)."""
+    given = np.array([(row, col) for row in (70, 190, 310, 430) for col in (70, 190, 310, 430)],
+                     float)
+    given[:4] = [(75, 75), (75, 175), (175, 75), (175, 175)]  # on a smaller-size pick
+    smaller = np.array([(row, col) for row in range(25, 500, 50) for col in range(25, 500, 50)],
+                       float)[:smaller_picks]
+    assert resolves_crowding(given, smaller, np.full(smaller_picks, 10.0), 80,
+                             float(side_px) ** 2) == replaced
+
+
 @pytest.mark.parametrize(("spacing_px", "diameter_px", "side_px"), [
     (40, 20, 256),  # 36 picks in a quarter of each side: tried there
     (60, 20, 512),  # 25 there: tried on half of each side
