@@ -38,7 +38,7 @@ OVERPACKED_DENSITY = 1.0  # picks denser per given diameter squared than particl
 #                           (given a box size, 2 x the particles', the given size's picks lie
 #                           between them: three crowded micrographs re-found 0.14-0.58, with
 #                           2.1-5.3 new picks per pick, 0.65-1.33 per squared diameter; on 116
-#                           sets given 0.75-1.33 x neither rule changes a pick)
+#                           sets given 0.75-1.33 x no F1 changes)
 MIN_NEW_MERIT_RATIO = 0.7  # and score like the re-found ones (crowded real data: 0.8-0.9; noise
 #                            from the finer binning: 0.55); kept down to this x them: crowded_floor
 SUPERSET_REFOUND_FRACTION = 0.7  # re-finding this many, it keeps the given picks and adds to them:
@@ -163,8 +163,9 @@ def resolves_crowding(centres: np.ndarray, crowded_centres: np.ndarray,
             or crowded_area < leniency * min_density * area_px):
         return False
     to_given, new, refound = _compared(centres, crowded_centres, diameter_px)
-    swamped = crowded_area >= min_density * area_px and (
-        new.sum() >= SWAMPING_NEW_FRACTION * len(centres) or crowded_area >= OVERPACKED_DENSITY * area_px)
+    dense = crowded_area >= min_density * area_px
+    swamped = dense and (new.sum() >= SWAMPING_NEW_FRACTION * len(centres)
+                         or crowded_area >= OVERPACKED_DENSITY * area_px)
     if merged:
         refound_needed = leniency * MIN_REFOUND_FRACTION
     else:
@@ -179,8 +180,7 @@ def resolves_crowding(centres: np.ndarray, crowded_centres: np.ndarray,
     if (new.sum() < leniency * needed_new * len(centres)
             or (refound < leniency * LEAST_REFOUND_FRACTION and not swamped)):
         return False
-    outnumbered = (new.sum() >= OUTNUMBERING_NEW_FRACTION * len(centres)
-                   and crowded_area >= min_density * area_px)
+    outnumbered = dense and new.sum() >= OUTNUMBERING_NEW_FRACTION * len(centres)
     median_new = median_value(to_given[new])
     if (median_new < nearest_new * diameter_px
             or (median_new > MAX_NEW_DISTANCE_DIAMETERS * diameter_px and not outnumbered)):
