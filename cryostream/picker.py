@@ -156,8 +156,7 @@ def pick_micrograph(micrograph: Micrograph, config: PickerConfig) -> Picks:
     if floor is not None and config.correct_diameter and found.diameter_px == configured_px:
         found, decoys, purer = _larger_if_outnumbered(micrograph, unfloored, found, floor)
         crowded_passes = 0 if purer else crowded_passes
-    kept_floor = (0.0 if floor is None else _kept_floor(micrograph, unfloored, found.diameter_px,
-                                                        found.merit, floor, decoys))
+    kept_floor = 0.0 if floor is None else _kept_floor(micrograph, unfloored, found, floor, decoys)
     if floor is not None and (np.count_nonzero(found.merit >= kept_floor)
                               < max(MIN_FAINT_PICKS, FAINT_SHARE * len(found.merit))):
         found, kept_floor = _smaller_if_faint(micrograph, unfloored, found, floor, kept_floor)
@@ -210,7 +209,7 @@ def _smaller_if_faint(micrograph: Micrograph, config: PickerConfig, found: Candi
     decoys = _candidates(micrograph, _negated(config), smaller_px).merit
     if not outnumbers_decoys(smaller.merit, decoys, floor):
         return found, kept_floor
-    return smaller, _kept_floor(micrograph, config, smaller_px, smaller.merit, floor, decoys)
+    return smaller, _kept_floor(micrograph, config, smaller, floor, decoys)
 
 
 def _larger_if_outnumbered(micrograph: Micrograph, config: PickerConfig, found: Candidates,
@@ -358,18 +357,19 @@ def _centred(shape: tuple[int, int], config: PickerConfig, edge_px: float,
     return picks._replace(centres=centres).subset(keep)
 
 
-def _kept_floor(micrograph: Micrograph, config: PickerConfig, diameter_px: float,
-                merit: np.ndarray, floor: float, decoys: np.ndarray | None = None) -> float:
-    """The figure of merit the given size's picks (``merit``: every candidate's) need:
+def _kept_floor(micrograph: Micrograph, config: PickerConfig, found: Candidates, floor: float,
+                decoys: np.ndarray | None = None) -> float:
+    """The figure of merit the picks ``found`` at one size (every candidate) need:
     :func:`faint_floor`, or when that keeps the ``floor``, :func:`decoy_floor` (``decoys``: their
     figures of merit, when already picked; else they are picked only when they could lower it:
     it costs a second pick at this size)."""
+    merit = found.merit
     kept_floor = faint_floor(merit, floor)
     if (kept_floor < floor or not has_template_step(config)
             or decoy_floor(merit, np.empty(0), floor) == floor):
         return kept_floor
     if decoys is None:
-        decoys = _candidates(micrograph, _negated(config), diameter_px).merit
+        decoys = _candidates(micrograph, _negated(config), found.diameter_px).merit
     return decoy_floor(merit, decoys, floor)
 
 
