@@ -259,6 +259,10 @@ class PickerConfig:
         None, optional=True, positive=True, unit="Å", help="The diameter check picks at no larger "
         "a size than this (--diameter auto sets it to the high end of its estimate's plateau); "
         "unset: no bound")
+    diameter_measured: bool = _setting(
+        False, kind=bool, help="The diameter was measured on these micrographs (--diameter auto "
+        "sets this): picks at it are particles of that size, not merged neighbours, so a smaller "
+        "size replaces them only when it re-finds nearly all of them, as after the diameter check")
 
     def __post_init__(self) -> None:
         for name, setting in SETTINGS.items():

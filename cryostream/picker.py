@@ -167,7 +167,8 @@ def pick_micrograph(micrograph: Micrograph, config: PickerConfig) -> Picks:
     for crowded_pass in range(crowded_passes):
         smaller = _unless_crowded(micrograph, config, picks.diameter_px, edge_px, judged,
                                   picks.centres, kept_floor,
-                                  merged=crowded_pass == 0 and diameter_px == configured_px)
+                                  merged=(crowded_pass == 0 and diameter_px == configured_px
+                                          and not config.diameter_measured))
         if smaller is None:
             break
         picks = smaller

@@ -73,14 +73,15 @@ def _xy(picks: picker.Picks) -> np.ndarray:
     return np.column_stack([picks.x, picks.y])
 
 
-def _pick_simulated(conditions: Conditions, seed: int,
-                    scale: float = 1.0) -> tuple[picker.Picks, Counts]:
-    """Pick a simulated micrograph given ``scale`` x its particles' diameter: the picks and their
-    score (one-to-one matches within half the true diameter)."""
+def _pick_simulated(conditions: Conditions, seed: int, scale: float = 1.0,
+                    **settings: object) -> tuple[picker.Picks, Counts]:
+    """Pick a simulated micrograph given ``scale`` x its particles' diameter (and other
+    ``settings``): the picks and their score (one-to-one matches within half the true
+    diameter)."""
     sample = simulate_micrograph(conditions, seed=seed)
     micrograph = Micrograph(sample.image, conditions.pixel_size_angstrom, Path("simulated.mrc"))
-    picks = pick_micrograph(micrograph, preset("default",
-                                               diameter_angstrom=scale * conditions.diameter_angstrom))
+    picks = pick_micrograph(micrograph, preset(
+        "default", diameter_angstrom=scale * conditions.diameter_angstrom, **settings))
     true_px = conditions.diameter_angstrom / conditions.pixel_size_angstrom
     return picks, score_distance(_xy(picks), np.column_stack([sample.x, sample.y]), true_px / 2)
 
@@ -116,11 +117,13 @@ def test_the_diameter_check_picks_at_the_size_the_micrograph_shows(given_px: flo
     assert _recall(checked, truth, 13) >= 0.95
 
 
-@pytest.mark.parametrize(("given_px", "merged"), [(40.0, False), (26.0, True), (18.0, False)])
+@pytest.mark.parametrize(("given_px", "measured", "merged"), [
+    (40.0, False, False), (26.0, False, True), (18.0, False, False), (26.0, True, False)])
 def test_a_diameter_the_check_measured_is_not_taken_for_merged_neighbours(
-        monkeypatch: pytest.MonkeyPatch, given_px: float, merged: bool) -> None:
+        monkeypatch: pytest.MonkeyPatch, given_px: float, measured: bool, merged: bool) -> None:
     """Few re-found centres with many new picks a particle away mean merged neighbours only when
-    the picks were made at the given diameter, not at one the check shrank or enlarged."""
+    the picks were made at the given diameter, not at one the check shrank or enlarged, nor at
+    one measured on the micrographs (``diameter_measured``: --diameter auto)."""
     calls: list[bool] = []
 
     def spy(*args: object, merged: bool = True, **kwargs: object) -> bool:
@@ -129,8 +132,9 @@ def test_a_diameter_the_check_measured_is_not_taken_for_merged_neighbours(
 
     monkeypatch.setattr(picker, "resolves_crowding", spy)
     crowded = synthetic_micrograph((1024, 1024), n_particles=500, diameter_px=26, snr=0.5, seed=2)
-    picks = pick_micrograph(_micrograph(crowded, 1.0), preset("default", diameter_angstrom=given_px))
-    assert (picks.picked_diameter_px == given_px) is merged
+    picks = pick_micrograph(_micrograph(crowded, 1.0), preset("default", diameter_angstrom=given_px,
+                                                              diameter_measured=measured))
+    assert (picks.picked_diameter_px == given_px) is (given_px == 26.0)
     assert calls == [merged]
 
 
@@ -385,13 +389,17 @@ def test_noise_around_particles_in_thick_ice_is_not_taken_for_crowding(seed: int
     assert score.recall >= 0.8
 
 
+@pytest.mark.parametrize(("scale", "measured"), [(0.75, False), (0.768, True)])
 @pytest.mark.parametrize(("defocus_angstrom", "seed"), [(8747.33494298059, 333308000),
                                                         (9651.355574940424, 333308001)])
-def test_sparse_two_domain_particles_are_not_split_into_halves_as_many_as_decoys(
-        defocus_angstrom: float, seed: int) -> None:
+def test_sparse_two_domain_particles_are_not_split_into_halves(
+        defocus_angstrom: float, seed: int, scale: float, measured: bool) -> None:
     """Sparse two-domain particles given 0.75 x: a smaller size splits them into their halves
     and adds noise, 1.16-1.19 x as many picks as its decoys reach the floor (precision 0.25-0.29
-    when it was taken; 0.74-0.80 at the given size)."""
+    when it was taken; 0.74-0.80 at the given size). At 0.768 x, where ``--diameter auto``
+    measured them, it reaches 1.28-1.34 x its decoys, but picks at a measured diameter are not
+    merged neighbours, so it must re-find nearly all of them (precision 0.25-0.28 when it was
+    taken, 0.72-0.87 not)."""
     conditions = Conditions((2048, 2048), 0.8719360817910234, "two-domain", 121.30262927706471,
                             area_fraction=0.221462764327006,
                             min_distance_diameters=0.9375958377729431,
@@ -399,7 +407,7 @@ def test_sparse_two_domain_particles_are_not_split_into_halves_as_many_as_decoys
                             dose_per_angstrom2=56.69697747079795,
                             ice_angstrom=(202.55484169678195, 609.5389151831893),
                             contaminations=0)
-    _, score = _pick_simulated(conditions, seed, 0.75)
+    _, score = _pick_simulated(conditions, seed, scale, diameter_measured=measured)
     assert score.precision >= 0.6
     assert score.recall >= 0.75
 

@@ -181,6 +181,7 @@ def test_pick_with_auto_records_the_estimate_and_reruns_cleanly(acquisition: Pat
     assert estimate is not None and config is not None
     assert config.min_checked_diameter_angstrom == round(estimate.low_angstrom, 1)
     assert config.max_checked_diameter_angstrom == round(estimate.high_angstrom, 1)
+    assert config.diameter_measured
     again = run_cryostream("pick", str(acquisition), "-o", str(out), "--diameter", "auto")
     assert again.returncode == 0, again.stderr
     assert "4 already picked (skipped)" in again.stderr

@@ -15,7 +15,6 @@ import time
 from collections.abc import Callable, Iterable
 from concurrent.futures import CancelledError, Future
 from contextlib import ExitStack
-from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -39,7 +38,7 @@ from .naming import micrograph_key
 from .outputs import picks_from_star, write_combined, write_outputs
 from .policy import apply_config_policy, record_configuration
 from .preflight import check_first_micrograph
-from .sizing import AutoDiameter, measure_files, unmeasured
+from .sizing import AutoDiameter, measure_files, measured_config, unmeasured
 from .tasks import SessionOptions, Summary, Task
 from .work import PickOutcome, lost_task, pick_file
 
@@ -117,9 +116,7 @@ class Session:
             self._pick_at(self.sizing.estimate)
 
     def _pick_at(self, estimate: DiameterEstimate) -> None:
-        self.config = replace(self.config, diameter_angstrom=round(estimate.diameter_angstrom, 1),
-                              min_checked_diameter_angstrom=round(estimate.low_angstrom, 1),
-                              max_checked_diameter_angstrom=round(estimate.high_angstrom, 1))
+        self.config = measured_config(self.config, estimate)
         self.digest = self.config.digest()
 
     def measure_diameter(self, tasks: list[Task], strict: bool = False) -> str | None:

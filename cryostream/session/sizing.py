@@ -17,7 +17,7 @@ from __future__ import annotations
 import json
 import warnings
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 
@@ -61,6 +61,15 @@ def unmeasured(error: ValueError, sample: list[Task], first: bool, earlier: int 
         raise UsageError(f"--diameter auto: {error} in {files}; give the diameter in Å with "
                          "--diameter, or another --diameter-range") from error
     return f"{files}: diameter not measured (--diameter auto: {one_line(error)})"
+
+
+def measured_config(config: PickerConfig, estimate: DiameterEstimate) -> PickerConfig:
+    """``config`` picking at the ``estimate``: its diameter, measured, with the diameter check
+    bounded by its plateau."""
+    return replace(config, diameter_angstrom=round(estimate.diameter_angstrom, 1),
+                   diameter_measured=True,
+                   min_checked_diameter_angstrom=round(estimate.low_angstrom, 1),
+                   max_checked_diameter_angstrom=round(estimate.high_angstrom, 1))
 
 
 def evidence_from(diameters: list[float], snr: list[float],
