@@ -27,13 +27,7 @@ from .crowding import (
     resolves_crowding,
     trial_part,
 )
-from .diameter import (
-    MAX_PACKING,
-    accounts_for,
-    checked_diameter_px,
-    has_template_step,
-    template_step,
-)
+from .diameter import MAX_PACKING, accounts_for, checked_diameter_px, has_template_step, template_step
 from .filters import apply_pipeline
 from .io import BadInputError, Micrograph
 from .neighbours import median_spacing, suppress_close
@@ -55,7 +49,8 @@ LARGER_FALLBACK_RATIO = 4 / 3  # the picks at this x the size are taken when at 
 MIN_LARGER_GAIN = 2.0  # this many times as many reach the floor (given 0.75 x, faint sparse shells
 #                        whose curve the check cannot measure: 3.0-4.9; every other micrograph of 48
 #                        sets at 0.75-1.33 x: at most 1.2), or on a sparse micrograph
-SPARSE_PACKING = 0.15  # (larger-size picks at most this many per its diameter squared), when at
+SPARSE_PACKING = 0.15  # (larger-size picks at most this many per its diameter squared; on a denser
+PURER_GAIN = 1.2  # one, when this many times as many reach the floor as at the given size), when at
 NOISY_SHARE = 0.3  # least this many decoys per pick reach the floor at the given size and at most
 PURER_SHARE_RATIO = 0.35  # this x as many per pick at the larger (noise alone: (3/4)^2 = 0.56 x)
 SPARSE_SPACING = 1.6  # the given size is kept when the check shrank it but its picks above the floor
@@ -235,7 +230,12 @@ def _larger_if_outnumbered(micrograph: Micrograph, config: PickerConfig, found: 
     found noisier). A larger template has fewer, wider noise windows, so noise alone keeps about
     0.56 x the share; a template too small for faint sparse particles loses most of its decoys at
     4/3 x while still finding the particles: simulated globular particles given 0.75 x, 0.4-1.2
-    decoys per pick at that size, 0-0.2 at 1 x (interior F1 per micrograph 0.52-0.80 -> 0.76-0.94)."""
+    decoys per pick at that size, 0-0.2 at 1 x (interior F1 per micrograph 0.52-0.80 -> 0.76-0.94).
+    On a denser micrograph the larger size must also lift ``PURER_GAIN`` x as many picks above the
+    floor: given the right size, a larger one finds the same particles with fewer noise windows
+    too (1.08 x as many, 0.05-0.07 decoys per pick against 0.35-0.46; taken, interior F1 fell
+    0.003-0.013 on 4 sets), while one too small misses particles (faint shells at area fraction
+    0.3 given 0.75 x: 1.25-1.8 x as many, 0.84-1.29 decoys per pick -> 0.06-0.14)."""
     given = np.count_nonzero(found.merit >= floor)
     larger_px = LARGER_FALLBACK_RATIO * found.diameter_px
     if MIN_LARGER_GAIN * given * larger_px ** 2 > MAX_PACKING * micrograph.data.size:
@@ -245,7 +245,8 @@ def _larger_if_outnumbered(micrograph: Micrograph, config: PickerConfig, found: 
         return larger, None, False
     larger_count = np.count_nonzero(larger.merit >= floor)
     if (larger_count < MIN_FAINT_PICKS
-            or larger_count * larger_px ** 2 > SPARSE_PACKING * micrograph.data.size):
+            or (larger_count * larger_px ** 2 > SPARSE_PACKING * micrograph.data.size
+                and larger_count < PURER_GAIN * given)):
         return found, None, False
     decoys = _candidates(micrograph, _negated(config), found.diameter_px).merit
     share = _decoy_share(found.merit, decoys, floor)
