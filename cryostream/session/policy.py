@@ -27,16 +27,18 @@ def apply_config_policy(journal: Journal, config: PickerConfig, choice: str,
     """Compare ``config`` and how its diameter is chosen (``given``, or ``auto (MIN-MAX Å)``)
     with what the journal's folder was picked with and apply ``choice``; returns how many
     micrographs were queued again (``redo``). Raises :class:`UsageError` naming each changed
-    parameter on ``abort``. With ``record`` the configuration becomes the folder's (a session
-    records it only once its first micrograph passed the up-front check, so a refused diameter
-    never becomes the folder's)."""
+    parameter on ``abort``; parameters an earlier version recorded under another digest that
+    read back as ``config`` (a setting added since, at its default) are no change. With
+    ``record`` the configuration becomes the folder's (a session records it only once its first
+    micrograph passed the up-front check, so a refused diameter never becomes the folder's)."""
     check_choice(choice)
     digest = config.digest()
     previous = journal.get_setting(CURRENT_DIGEST) or _last_done_digest(journal)
     previous_mode = journal.get_setting(DIAMETER_MODE) or "given"
     requeued = 0
     mode_changed = previous is not None and previous_mode != diameter_mode
-    if previous is not None and (previous != digest or mode_changed):
+    if previous is not None and (mode_changed or (previous != digest
+                                                  and journal.recorded_config(previous) != config)):
         if choice == "abort":
             mode_change = f"diameter: {previous_mode} -> {diameter_mode}" if mode_changed else None
             raise UsageError(
