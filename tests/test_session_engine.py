@@ -56,6 +56,19 @@ def test_what_needs_picking_follows_the_journal_and_the_files(tmp_path: Path) ->
         assert second.needs_picking(task(mic, out))
 
 
+def test_two_names_of_one_file_are_each_picked_once(tmp_path: Path) -> None:
+    mic = small_mrc(tmp_path / "in" / "a.mrc")
+    os.symlink("a.mrc", tmp_path / "in" / "b.mrc")  # an import folder linking one file twice
+    out = tmp_path / "o"
+    tasks = [task(mic, out), task(tmp_path / "in" / "b.mrc", out)]
+    with session(out) as first:
+        assert first.run(tasks).picked == 2
+    with session(out) as second:
+        summary = second.run(tasks)
+    assert (summary.picked, summary.already_done) == (0, 2)
+    assert (out / "a_autopick.star").is_file() and (out / "b_autopick.star").is_file()
+
+
 def test_a_failure_is_retried_by_a_batch_but_not_by_a_daemon_unless_the_file_changes(
         tmp_path: Path) -> None:
     broken = tmp_path / "in" / "b.mrc"

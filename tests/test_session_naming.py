@@ -43,12 +43,15 @@ def test_common_root_is_the_deepest_shared_folder(tmp_path: Path) -> None:
     assert common_root([tmp_path / "one"]) == tmp_path / "one"
 
 
-def test_the_key_is_the_resolved_absolute_path(tmp_path: Path) -> None:
+def test_the_key_resolves_the_folder_and_keeps_the_name(tmp_path: Path) -> None:
     (tmp_path / "real").mkdir()
     (tmp_path / "real" / "m.mrc").write_bytes(b"x")
     os.symlink(tmp_path / "real", tmp_path / "link")
+    os.symlink("m.mrc", tmp_path / "real" / "alias.mrc")
     assert micrograph_key(tmp_path / "link" / ".." / "link" / "m.mrc") == \
         str((tmp_path / "real" / "m.mrc").resolve())
+    assert micrograph_key(tmp_path / "link" / "alias.mrc") == \
+        str((tmp_path / "real").resolve() / "alias.mrc")
 
 
 @pytest.mark.parametrize("outputs", [

@@ -1,7 +1,7 @@
 """The state journal: one SQLite file per output folder recording every micrograph's fate.
 
 Every front door (pick, watch, the RELION and CryoSPARC jobs) writes it through the session, keyed
-by the micrograph's resolved absolute path (:func:`~cryostream.session.naming.micrograph_key`);
+by the micrograph's absolute path, its folder resolved (:func:`~cryostream.session.naming.micrograph_key`);
 ``status`` and ``report`` read it, also while a session runs (WAL mode lets readers see committed
 rows without blocking the writer).
 """
@@ -26,7 +26,7 @@ SCHEMA_VERSION = 2
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS micrographs (
-    path TEXT PRIMARY KEY,          -- the micrograph's resolved absolute path
+    path TEXT PRIMARY KEY,          -- the micrograph's absolute path, its folder resolved
     status TEXT NOT NULL,           -- queued | done | failed
     size INTEGER,                   -- bytes, when last seen
     mtime REAL,                     -- modification time when last seen (epoch seconds)

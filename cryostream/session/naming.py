@@ -18,8 +18,12 @@ IMAGE_FORMATS = ("png", "jpg")  # of the optional 8-bit copy beside each coordin
 
 
 def micrograph_key(path: str | Path) -> str:
-    """The journal's key of a micrograph: its resolved absolute path (symbolic links followed)."""
-    return os.path.realpath(path)
+    """The journal's key of a micrograph: its absolute path with its folder resolved (symbolic
+    links to folders followed, so one file reached through a linked folder is one micrograph),
+    and its own name kept: two names linked to one file (an import folder of links) are two
+    micrographs with two outputs, each recorded as done."""
+    folder, name = os.path.split(os.path.abspath(path))
+    return os.path.join(os.path.realpath(folder), name)
 
 
 def check_suffix(suffix: str) -> str:
