@@ -27,7 +27,7 @@ from .crowding import (
     resolves_crowding,
     trial_part,
 )
-from .diameter import MAX_PACKING, accounts_for, checked_diameter_px, has_template_step, template_step
+from .diameter import MAX_PACKING, accounts_for, diameter_check, has_template_step, merges, template_step
 from .filters import apply_pipeline
 from .io import BadInputError, Micrograph
 from .neighbours import median_spacing, suppress_close
@@ -133,8 +133,8 @@ def pick_micrograph(micrograph: Micrograph, config: PickerConfig) -> Picks:
     configured_px = config.diameter_angstrom / pixel_size
     bounds_px = ((config.min_checked_diameter_angstrom or 0.0) / pixel_size,
                  (config.max_checked_diameter_angstrom or np.inf) / pixel_size)
-    diameter_px = (checked_diameter_px(micrograph.data, config, configured_px, bounds_px)
-                   if config.correct_diameter and has_template_step(config) else configured_px)
+    diameter_px, risen = (diameter_check(micrograph.data, config, configured_px, bounds_px)
+                          if config.correct_diameter and has_template_step(config) else (configured_px, True))
     floor = config.min_figure_of_merit
     strong = floor or 0.0  # picks above it judge an enlarged size and a smaller one
     decoys, crowded_passes = None, MAX_CROWDED_PASSES if config.crowded_diameter_fraction > 0 else 0
@@ -143,7 +143,8 @@ def pick_micrograph(micrograph: Micrograph, config: PickerConfig) -> Picks:
     if diameter_px != configured_px:
         given = _candidates(micrograph, unfloored, configured_px)
         given_strong = given.centres[given.merit >= strong]
-        keep_given = (not accounts_for(given_strong, found.centres[found.merit >= strong], diameter_px)
+        found_strong = found.centres[found.merit >= strong]
+        keep_given = (not (accounts_for if risen else merges)(given_strong, found_strong, diameter_px)
                       if diameter_px > configured_px
                       else median_spacing(given_strong) >= SPARSE_SPACING * configured_px)
         if keep_given:
