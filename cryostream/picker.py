@@ -3,22 +3,21 @@
 bin to the working pixel size -> 8-bit -> filter pipeline -> coordinates of surviving pixels ->
 cluster -> centres -> drop edge picks, merge close picks, threshold the figure of merit -> drop
 picks scoring far above the rest -> centre each on the filter response -> Picks in the original
-micrograph's pixel frame. The same runs at a smaller size too, whose picks are kept when the
-micrograph is crowded with particles smaller than the given diameter.
+micrograph's pixel frame (one size's pass: :mod:`cryostream.candidates`). Around it this module
+chooses the size (measured, larger or smaller when the given one finds too little) and the floor,
+and runs a smaller size too, whose picks are kept when the micrograph is crowded with particles
+smaller than the given diameter.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import NamedTuple
 
 import numpy as np
 
-from .centring import centred_on_response
-from .cluster import cluster_points, figure_of_merit, points_from_image
+from .candidates import Candidates, bin_factor, centred, converted, pick_at_size
 from .config import PickerConfig
-from .convert import bin_blocks, bin_factor_for, to_uint8
 from .crowding import (
     CROWDED_DECOY_RATIO,
     crowded_floor,
@@ -28,14 +27,13 @@ from .crowding import (
     trial_part,
 )
 from .diameter import MAX_PACKING, accounts_for, diameter_check, has_template_step, merges, template_step
-from .filters import apply_pipeline
 from .io import BadInputError, Micrograph
-from .neighbours import median_spacing, suppress_close
+from .neighbours import median_spacing
 from .threshold import (
     MIN_FAINT_PICKS,
     above_the_particles,
-    adaptive_merit_threshold,
     decoy_floor,
+    deeper_floor,
     faint_floor,
     outnumbers_decoys,
 )
@@ -83,22 +81,6 @@ class Picks:
         return len(self.x)
 
 
-class Candidates(NamedTuple):
-    """One size's picks: centres (row, col, original pixels) and figures of merit, best first,
-    with the filter response they were found on (binned by ``factor``) and the size
-    (``diameter_px``, original pixels), which the last step centres them on."""
-
-    centres: np.ndarray
-    merit: np.ndarray
-    response: np.ndarray
-    factor: int
-    diameter_px: float
-
-    def subset(self, keep: np.ndarray) -> Candidates:
-        """These candidates where ``keep`` (a mask or indices) says."""
-        return self._replace(centres=self.centres[keep], merit=self.merit[keep])
-
-
 def resolve_pixel_size(micrograph: Micrograph) -> float:
     """The micrograph's pixel size in Å (from its header, or as given when it was read)."""
     pixel_size = micrograph.pixel_size_angstrom
@@ -111,20 +93,9 @@ def resolve_pixel_size(micrograph: Micrograph) -> float:
 def working_image(micrograph: Micrograph, config: PickerConfig) -> tuple[np.ndarray, int]:
     """The binned 8-bit image the filters run on at the configured diameter, and the whole
     binning factor used."""
-    factor = _bin_factor(config.diameter_angstrom / resolve_pixel_size(micrograph),
+    factor = bin_factor(config.diameter_angstrom / resolve_pixel_size(micrograph),
                          config.working_diameter_px)
-    return _converted(micrograph, config, factor), factor
-
-
-def _bin_factor(diameter_px: float, working_diameter_px: float, at_least: bool = False) -> int:
-    """See :func:`bin_factor_for`; 1 when ``working_diameter_px`` is 0 (binning off)."""
-    return (bin_factor_for(diameter_px, working_diameter_px, at_least)
-            if working_diameter_px > 0 else 1)
-
-
-def _converted(micrograph: Micrograph, config: PickerConfig, factor: int) -> np.ndarray:
-    return to_uint8(bin_blocks(micrograph.data, factor), config.low_percentile,
-                    config.high_percentile)
+    return converted(micrograph, config, factor), factor
 
 
 def pick_micrograph(micrograph: Micrograph, config: PickerConfig) -> Picks:
@@ -152,10 +123,12 @@ def pick_micrograph(micrograph: Micrograph, config: PickerConfig) -> Picks:
     if floor is not None and config.correct_diameter and found.diameter_px == configured_px:
         found, decoys, purer = _larger_if_outnumbered(micrograph, unfloored, found, floor)
         crowded_passes = 0 if purer else crowded_passes
-    kept_floor = 0.0 if floor is None else _kept_floor(micrograph, unfloored, found, floor, decoys)
+    kept_floor, deeper = (0.0, 0.0) if floor is None else _kept_floors(micrograph, unfloored, found,
+                                                                        floor, decoys)
     if floor is not None and (np.count_nonzero(found.merit >= kept_floor)
                               < max(MIN_FAINT_PICKS, FAINT_SHARE * len(found.merit))):
-        found, kept_floor = _smaller_if_faint(micrograph, unfloored, found, floor, kept_floor)
+        found, (kept_floor, deeper) = _smaller_if_faint(micrograph, unfloored, found, floor,
+                                                        (kept_floor, deeper))
     diameter_px = found.diameter_px
     edge_px = config.edge_diameters * diameter_px
     judged = found.centres[found.merit >= strong]  # what a smaller size is judged against
@@ -169,9 +142,11 @@ def pick_micrograph(micrograph: Micrograph, config: PickerConfig) -> Picks:
             break
         picks = smaller
         judged = picks.centres
+    if picks.diameter_px == diameter_px:  # no smaller size replaced them
+        picks = found.subset(found.merit >= deeper)
     picks = picks.subset(~above_the_particles(picks.merit, floor))
     if config.centring_radius_diameters > 0 and len(picks.merit):
-        picks = _centred(micrograph.shape, unfloored, edge_px, picks)
+        picks = centred(micrograph.shape, unfloored, edge_px, picks)
     return Picks(x=picks.centres[:, 1], y=picks.centres[:, 0], figure_of_merit=picks.merit,
                  diameter_px=configured_px, pixel_size_angstrom=pixel_size,
                  micrograph_shape=micrograph.shape, micrograph=micrograph.path,
@@ -181,16 +156,18 @@ def pick_micrograph(micrograph: Micrograph, config: PickerConfig) -> Picks:
 def _candidates(micrograph: Micrograph, config: PickerConfig, diameter_px: float) -> Candidates:
     """:func:`pick_at_size` at ``diameter_px``, with its edge band and binning."""
     return pick_at_size(micrograph, config, diameter_px, config.edge_diameters * diameter_px,
-                        _bin_factor(diameter_px, config.working_diameter_px))
+                        bin_factor(diameter_px, config.working_diameter_px))
 
 
 def _smaller_if_faint(micrograph: Micrograph, config: PickerConfig, found: Candidates,
-                      floor: float, kept_floor: float) -> tuple[Candidates, float]:
-    """The candidates and kept floor to pick with when fewer than ``MIN_FAINT_PICKS`` of those
-    ``found`` at their size reach the ``floor``, or fewer than ``FAINT_SHARE`` of them reach
-    ``kept_floor``: those at ``FAINT_FALLBACK_RATIO`` x that size when at least
-    ``MIN_FAINT_PICKS`` and ``MIN_FALLBACK_GAIN`` x as many of them reach the floor, and
-    ``DECOY_RATIO`` x as many as its decoys (picked with :func:`_negated`), else the given ones.
+                      floor: float, kept_floors: tuple[float, float]
+                      ) -> tuple[Candidates, tuple[float, float]]:
+    """The candidates and kept floors (:func:`_kept_floors`) to pick with when fewer than
+    ``MIN_FAINT_PICKS`` of those ``found`` at their size reach the ``floor``, or fewer than
+    ``FAINT_SHARE`` of them reach the first of ``kept_floors``: those at
+    ``FAINT_FALLBACK_RATIO`` x that size when at least ``MIN_FAINT_PICKS`` and
+    ``MIN_FALLBACK_GAIN`` x as many of them reach the floor, and ``DECOY_RATIO`` x as many as its
+    decoys (picked with :func:`_negated`), else the given ones.
     Faint particles given a diameter too large for the diameter check to measure (its curve then
     stays at noise level) fall under the floor, where a smaller template still finds them: a
     simulated low-defocus micrograph given 1.33 x, 5 picks above the floor at that size and 41 at
@@ -202,11 +179,11 @@ def _smaller_if_faint(micrograph: Micrograph, config: PickerConfig, found: Candi
     smaller_px = FAINT_FALLBACK_RATIO * found.diameter_px
     smaller = _candidates(micrograph, config, smaller_px)
     if not _more_reach(smaller.merit, found.merit, floor, MIN_FALLBACK_GAIN):
-        return found, kept_floor
+        return found, kept_floors
     decoys = _candidates(micrograph, _negated(config), smaller_px).merit
     if not outnumbers_decoys(smaller.merit, decoys, floor):
-        return found, kept_floor
-    return smaller, _kept_floor(micrograph, config, smaller, floor, decoys)
+        return found, kept_floors
+    return smaller, _kept_floors(micrograph, config, smaller, floor, decoys)
 
 
 def _larger_if_outnumbered(micrograph: Micrograph, config: PickerConfig, found: Candidates,
@@ -289,7 +266,7 @@ def _unless_crowded(micrograph: Micrograph, config: PickerConfig, diameter_px: f
     (0.95-1.14 x), and one splitting sparse two-domain particles into their halves 1.1-1.2 x
     (precision 0.3-0.4); merged crowded neighbours outnumber them 1.24-143 x."""
     crowded_px = config.crowded_diameter_fraction * diameter_px
-    factor = _bin_factor(crowded_px, CROWDED_MIN_WORKING_RATIO * config.working_diameter_px,
+    factor = bin_factor(crowded_px, CROWDED_MIN_WORKING_RATIO * config.working_diameter_px,
                          at_least=True)
     unfloored = replace(config, min_figure_of_merit=None)
     levels = judgements(judged, kept, config.min_figure_of_merit or 0.0, kept_floor)
@@ -328,52 +305,22 @@ def _resolving(levels: list[tuple[np.ndarray, float, float]], crowded_centres: n
     return None
 
 
-def pick_at_size(micrograph: Micrograph, config: PickerConfig, diameter_px: float,
-                 edge_px: float, factor: int) -> Candidates:
-    """Bin by ``factor``, convert, filter, cluster and clean for particles ``diameter_px``
-    across, dropping picks within ``edge_px`` of the edge (both in original pixels)."""
-    image = _converted(micrograph, config, factor)
-    working_diameter = diameter_px / factor
-    filtered = apply_pipeline(image, config.pipeline, working_diameter)
-    points = points_from_image(filtered)
-    responses = np.abs(filtered[points[:, 0].astype(int), points[:, 1].astype(int)])
-    clusters = cluster_points(points, config.cluster_method, config.n_clusters,
-                              diameter_px=working_diameter, shape=image.shape, weights=responses)
-    merit = figure_of_merit(responses, clusters, working_diameter)
-    centres = (clusters.centres.reshape(-1, 2) + 0.5) * factor - 0.5
-    keep = _clean(centres, merit, micrograph.shape, diameter_px, edge_px, config)
-    return Candidates(centres[keep], merit[keep], filtered, factor, diameter_px)
-
-
-def _centred(shape: tuple[int, int], config: PickerConfig, edge_px: float,
-             picks: Candidates) -> Candidates:
-    """The ``picks`` moved onto their particles' centres on the filter response they were found on
-    (:func:`~cryostream.centring.centred_on_response`), then dropped when that moved them within
-    ``edge_px`` of the edge of a micrograph of ``shape`` (the particle lies there) or next to a
-    better pick."""
-    factor = picks.factor
-    moved = centred_on_response(picks.response, (picks.centres + 0.5) / factor - 0.5,
-                                config.centring_radius_diameters * picks.diameter_px / factor)
-    centres = (moved + 0.5) * factor - 0.5
-    keep = _clean(centres, picks.merit, shape, picks.diameter_px, edge_px,
-                  replace(config, adaptive_threshold=False))
-    return picks._replace(centres=centres).subset(keep)
-
-
-def _kept_floor(micrograph: Micrograph, config: PickerConfig, found: Candidates, floor: float,
-                decoys: np.ndarray | None = None) -> float:
-    """The figure of merit the picks ``found`` at one size (every candidate) need:
-    :func:`faint_floor`, or when that keeps the ``floor``, :func:`decoy_floor` (``decoys``: their
-    figures of merit, when already picked; else they are picked only when they could lower it:
-    it costs a second pick at this size)."""
+def _kept_floors(micrograph: Micrograph, config: PickerConfig, found: Candidates, floor: float,
+                 decoys: np.ndarray | None = None) -> tuple[float, float]:
+    """The figures of merit the picks ``found`` at one size (every candidate) need:
+    :func:`faint_floor`, or when that keeps the ``floor``, :func:`decoy_floor`; and
+    :func:`deeper_floor` below it, for when no smaller size replaces the picks (a crowded pass
+    judges them at the first). ``decoys``: their figures of merit, when already picked; else they
+    are picked only when they could lower the floor (it costs a second pick at this size)."""
     merit = found.merit
     kept_floor = faint_floor(merit, floor)
-    if (kept_floor < floor or not has_template_step(config)
-            or decoy_floor(merit, np.empty(0), floor) == floor):
-        return kept_floor
+    if not has_template_step(config) or (kept_floor == floor
+                                         and decoy_floor(merit, np.empty(0), floor) == floor):
+        return kept_floor, kept_floor
     if decoys is None:
         decoys = _candidates(micrograph, _negated(config), found.diameter_px).merit
-    return decoy_floor(merit, decoys, floor)
+    kept_floor = kept_floor if kept_floor < floor else decoy_floor(merit, decoys, floor)
+    return kept_floor, deeper_floor(merit, decoys, floor, kept_floor)
 
 
 def _negated(config: PickerConfig) -> PickerConfig:
@@ -381,19 +328,3 @@ def _negated(config: PickerConfig) -> PickerConfig:
     (``decoy_floor`` says why)."""
     steps, after = config.pipeline, len(template_step(config.pipeline)[0]) + 1
     return replace(config, pipeline=[*steps[:after], {"filter": "invert"}, *steps[after:]])
-
-
-def _clean(centres: np.ndarray, merit: np.ndarray, shape: tuple[int, int], diameter_px: float,
-           margin: float, config: PickerConfig) -> np.ndarray:
-    """Indices of the picks that survive the edge (``margin``), threshold and minimum-distance
-    rules, best figure of merit first (all lengths in the pixels of ``centres``)."""
-    inside = ((centres[:, 0] >= margin) & (centres[:, 0] <= shape[0] - 1 - margin)
-              & (centres[:, 1] >= margin) & (centres[:, 1] <= shape[1] - 1 - margin))
-    threshold = adaptive_merit_threshold(merit[inside]) if config.adaptive_threshold else 0.0
-    if config.min_figure_of_merit is not None:
-        threshold = max(threshold, config.min_figure_of_merit)
-    inside &= merit >= threshold
-    candidates = np.flatnonzero(inside)
-    candidates = candidates[np.argsort(-merit[candidates], kind="stable")]
-    return candidates[suppress_close(centres[candidates],
-                                     config.min_distance_diameters * diameter_px)]

@@ -5,6 +5,7 @@ from cryostream.threshold import (
     above_the_particles,
     adaptive_merit_threshold,
     decoy_floor,
+    deeper_floor,
     faint_floor,
     outnumbers_decoys,
 )
@@ -82,6 +83,20 @@ def test_the_floor_is_lowered_where_candidates_outnumber_the_decoys(
     merit = np.array([5.0] * above + [3.7] * candidates + [3.0] * 50)
     decoy_merit = np.array([3.7] * decoys + [3.0] * 100 + [4.5] * 3)  # outside 3.5-4: not counted
     assert decoy_floor(merit, decoy_merit, 4.0) == pytest.approx(expected)
+
+
+@pytest.mark.parametrize(("first", "first_decoys", "kept_floor", "expected"), [
+    (118, 32, 3.5, 3.0625),  # faint crowded particles below the first step too
+    (54, 42, 3.5, 3.5),  # the first step added noise: no second
+    (57, 32, 3.5, 3.5),  # one short of 1.5 x the decoys + 10
+    (58, 32, 3.5, 3.0625),  # just enough
+    (118, 32, 4.0, 4.0),  # the floor was not lowered at all
+])
+def test_a_second_step_down_follows_a_first_that_added_particles(
+        first: int, first_decoys: int, kept_floor: float, expected: float) -> None:
+    merit = np.array([5.0] * 100 + [3.7] * first + [3.2] * 150 + [2.0] * 20)
+    decoy_merit = np.array([3.7] * first_decoys + [3.2] * 40 + [2.0] * 300)
+    assert deeper_floor(merit, decoy_merit, 4.0, kept_floor) == pytest.approx(expected)
 
 
 @pytest.mark.parametrize(("picks", "decoys", "ratio", "expected"), [
