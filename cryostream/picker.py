@@ -94,7 +94,7 @@ def working_image(micrograph: Micrograph, config: PickerConfig) -> tuple[np.ndar
     """The binned 8-bit image the filters run on at the configured diameter, and the whole
     binning factor used."""
     factor = bin_factor(config.diameter_angstrom / resolve_pixel_size(micrograph),
-                         config.working_diameter_px)
+                        config.working_diameter_px)
     return converted(micrograph, config, factor), factor
 
 
@@ -267,7 +267,7 @@ def _unless_crowded(micrograph: Micrograph, config: PickerConfig, diameter_px: f
     (precision 0.3-0.4); merged crowded neighbours outnumber them 1.24-143 x."""
     crowded_px = config.crowded_diameter_fraction * diameter_px
     factor = bin_factor(crowded_px, CROWDED_MIN_WORKING_RATIO * config.working_diameter_px,
-                         at_least=True)
+                        at_least=True)
     unfloored = replace(config, min_figure_of_merit=None)
     levels = judgements(judged, kept, config.min_figure_of_merit or 0.0, kept_floor)
     part, offset = trial_part(micrograph, diameter_px, judged, edge_px)
@@ -311,11 +311,12 @@ def _kept_floors(micrograph: Micrograph, config: PickerConfig, found: Candidates
     :func:`faint_floor`, or when that keeps the ``floor``, :func:`decoy_floor`; and
     :func:`deeper_floor` below it, for when no smaller size replaces the picks (a crowded pass
     judges them at the first). ``decoys``: their figures of merit, when already picked; else they
-    are picked only when they could lower the floor (it costs a second pick at this size)."""
-    merit = found.merit
+    are picked only when they could lower a floor (it costs a second pick at this size)."""
+    merit, no_decoys = found.merit, np.empty(0)
     kept_floor = faint_floor(merit, floor)
-    if not has_template_step(config) or (kept_floor == floor
-                                         and decoy_floor(merit, np.empty(0), floor) == floor):
+    lowest = (deeper_floor(merit, no_decoys, floor, kept_floor) if kept_floor < floor
+              else decoy_floor(merit, no_decoys, floor))  # the most decoys could allow
+    if not has_template_step(config) or lowest == kept_floor:
         return kept_floor, kept_floor
     if decoys is None:
         decoys = _candidates(micrograph, _negated(config), found.diameter_px).merit
