@@ -182,14 +182,6 @@ def has_template_step(config: PickerConfig) -> bool:
     return any(step.get("filter") == "radial_template" for step in config.pipeline)
 
 
-def checked_diameter_px(data: np.ndarray, config: PickerConfig, diameter_px: float,
-                        bounds_px: tuple[float, float] = (0.0, np.inf)) -> float:
-    """The diameter to pick ``data`` at: ``diameter_px`` (the configured one), unless
-    :func:`diameter_check` measured another and its curve rose to it."""
-    found_px, risen = diameter_check(data, config, diameter_px, bounds_px)
-    return found_px if risen else diameter_px
-
-
 def diameter_check(data: np.ndarray, config: PickerConfig, diameter_px: float,
                    bounds_px: tuple[float, float] = (0.0, np.inf)) -> tuple[float, bool]:
     """The diameter the micrograph ``data`` measures and whether its curve rose to it:

@@ -6,11 +6,11 @@ import pytest
 from cryostream.bench.simulate import Conditions, simulate_micrograph
 from cryostream.bench.simulated_sets import simulated_set
 from cryostream.bench.synthetic import synthetic_micrograph
-from cryostream.config import preset
+from cryostream.config import PickerConfig, preset
 from cryostream.diameter import (
     DEAD_BAND,
     SizeEvidence,
-    checked_diameter_px,
+    diameter_check,
     estimate_diameter,
     micrograph_evidence,
     trial_diameters,
@@ -19,6 +19,13 @@ from cryostream.io import Micrograph
 
 PIXEL_SIZE = 1.5
 TRUE_ANGSTROM = 40 * PIXEL_SIZE
+
+
+def checked_diameter_px(data: np.ndarray, config: PickerConfig, diameter_px: float,
+                        bounds_px: tuple[float, float] = (0.0, np.inf)) -> float:
+    """The diameter the picker works at: the measured one when the curve rose to it."""
+    found_px, risen = diameter_check(data, config, diameter_px, bounds_px)
+    return found_px if risen else diameter_px
 
 
 @pytest.fixture(scope="module")
