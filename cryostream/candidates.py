@@ -14,6 +14,7 @@ from .centring import centred_on_response
 from .cluster import cluster_points, figure_of_merit, points_from_image
 from .config import PickerConfig
 from .convert import bin_blocks, bin_factor_for, to_uint8
+from .diameter import has_template_step, template_step
 from .filters import apply_pipeline
 from .io import Micrograph
 from .neighbours import suppress_close
@@ -22,14 +23,17 @@ from .threshold import adaptive_merit_threshold
 
 class Candidates(NamedTuple):
     """One size's picks: centres (row, col, original pixels) and figures of merit, best first,
-    with the filter response they were found on (binned by ``factor``) and the size
-    (``diameter_px``, original pixels), which the last step centres them on."""
+    with the filter response they were found on and the image the pipeline's learned template
+    ran on (the micrograph in noise units, particles bright; the 8-bit one without a template),
+    both binned by ``factor``, and the size (``diameter_px``, original pixels), which the last
+    step centres them on."""
 
     centres: np.ndarray
     merit: np.ndarray
     response: np.ndarray
     factor: int
     diameter_px: float
+    image: np.ndarray
 
     def subset(self, keep: np.ndarray) -> Candidates:
         """These candidates where ``keep`` (a mask or indices) says."""
@@ -52,9 +56,10 @@ def pick_at_size(micrograph: Micrograph, config: PickerConfig, diameter_px: floa
                  edge_px: float, factor: int) -> Candidates:
     """Bin by ``factor``, convert, filter, cluster and clean for particles ``diameter_px``
     across, dropping picks within ``edge_px`` of the edge (both in original pixels)."""
-    image = converted(micrograph, config, factor)
     working_diameter = diameter_px / factor
-    filtered = apply_pipeline(image, config.pipeline, working_diameter)
+    before = template_step(config.pipeline)[0] if has_template_step(config) else []
+    image = apply_pipeline(converted(micrograph, config, factor), before, working_diameter)
+    filtered = apply_pipeline(image, config.pipeline[len(before):], working_diameter)
     points = points_from_image(filtered)
     responses = np.abs(filtered[points[:, 0].astype(int), points[:, 1].astype(int)])
     clusters = cluster_points(points, config.cluster_method, config.n_clusters,
@@ -62,7 +67,7 @@ def pick_at_size(micrograph: Micrograph, config: PickerConfig, diameter_px: floa
     merit = figure_of_merit(responses, clusters, working_diameter)
     centres = (clusters.centres.reshape(-1, 2) + 0.5) * factor - 0.5
     keep = clean(centres, merit, micrograph.shape, diameter_px, edge_px, config)
-    return Candidates(centres[keep], merit[keep], filtered, factor, diameter_px)
+    return Candidates(centres[keep], merit[keep], filtered, factor, diameter_px, image)
 
 
 def centred(shape: tuple[int, int], config: PickerConfig, edge_px: float,

@@ -37,6 +37,7 @@ from .threshold import (
     faint_floor,
     outnumbers_decoys,
 )
+from .touching import touching_peaks
 
 # When fewer than MIN_FAINT_PICKS of the given size's picks reach the floor (see _smaller_if_faint),
 FAINT_SHARE = 0.1  # or fewer than this share of its candidates are kept (faint crowded ones: 6-9 %),
@@ -147,10 +148,25 @@ def pick_micrograph(micrograph: Micrograph, config: PickerConfig) -> Picks:
     picks = picks.subset(~above_the_particles(picks.merit, floor))
     if config.centring_radius_diameters > 0 and len(picks.merit):
         picks = centred(micrograph.shape, unfloored, edge_px, picks)
+    if has_template_step(config) and len(picks.merit) >= 2:
+        picks = _with_touching(picks, found, edge_px)
     return Picks(x=picks.centres[:, 1], y=picks.centres[:, 0], figure_of_merit=picks.merit,
                  diameter_px=configured_px, pixel_size_angstrom=pixel_size,
                  micrograph_shape=micrograph.shape, micrograph=micrograph.path,
                  picked_diameter_px=diameter_px)
+
+
+def _with_touching(picks: Candidates, found: Candidates, edge_px: float) -> Candidates:
+    """``picks`` and the particles touching them (:func:`touching_peaks`), looked for on the
+    response at the size ``found`` (the picks may come from a smaller size's pass)."""
+    factor = found.factor
+    peaks, values = touching_peaks(found.response, found.image, (picks.centres + 0.5) / factor - 0.5,
+                                   float(picks.merit.min()), found.diameter_px / factor,
+                                   edge_px / factor)
+    if len(values) == 0:
+        return picks
+    return picks._replace(centres=np.vstack([picks.centres, (peaks + 0.5) * factor - 0.5]),
+                          merit=np.concatenate([picks.merit, values]))
 
 
 def _candidates(micrograph: Micrograph, config: PickerConfig, diameter_px: float) -> Candidates:

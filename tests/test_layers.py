@@ -12,8 +12,8 @@ import pytest
 ROOT = Path(__file__).resolve().parents[1]
 CORE = {"cryostream." + name for name in ("config", "io", "convert", "filters", "template",
                                           "cluster", "curve", "diameter", "peaks", "neighbours",
-                                          "crowding", "centring", "candidates", "picker", "threshold", "star",
-                                          "metrics", "evaluation")}
+                                          "crowding", "centring", "candidates", "touching", "picker",
+                                          "threshold", "star", "metrics", "evaluation")}
 FRONT_DOORS = ("cryostream.cli", "cryostream.watch", "cryostream.__main__", "integrations")
 TOOLS = ("cryostream.bench", "cryostream.report", "cryostream.preview")
 

@@ -94,7 +94,8 @@ def _recall(picks: picker.Picks, xy: np.ndarray, radius_px: float) -> float:
 
 def test_a_crowded_micrograph_is_picked_even_with_an_overstated_diameter() -> None:
     """700 particles of 26 px packed into 1024 x 1024, picked as 40 px: the given size merges
-    neighbours; the smaller size resolves them and is taken."""
+    neighbours (recall 0.72; 0.90 with the touching ones found next to its picks); the smaller
+    size resolves them and is taken."""
     crowded = synthetic_micrograph((1024, 1024), n_particles=700, diameter_px=26, snr=0.5, seed=1)
     truth = np.column_stack([crowded.x, crowded.y])
     config = preset("default", diameter_angstrom=40.0, correct_diameter=False)
@@ -102,7 +103,7 @@ def test_a_crowded_micrograph_is_picked_even_with_an_overstated_diameter() -> No
     assert _recall(pick_micrograph(micrograph, config), truth, 13) >= 0.95
     without = preset("default", diameter_angstrom=40.0, crowded_diameter_fraction=0.0,
                      correct_diameter=False)
-    assert _recall(pick_micrograph(micrograph, without), truth, 13) < 0.85
+    assert _recall(pick_micrograph(micrograph, without), truth, 13) < 0.92
 
 
 @pytest.mark.parametrize("given_px", [40.0, 18.0])
@@ -685,3 +686,16 @@ def test_picking_does_not_load_numpy_ma() -> None:
                             timeout=120, cwd=ROOT)
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip() == "False"
+
+
+@pytest.mark.parametrize("seed", [0, 1])
+def test_touching_particles_in_a_crowded_field_are_each_picked(seed: int) -> None:
+    """Crowded hollow shells (area fraction 0.45, centres down to 0.8 diameters apart): where two
+    touch, their pixels make one cluster and one pick (recall 0.74-0.76), while the learned
+    template's response peaks on each (:mod:`cryostream.touching`)."""
+    conditions = Conditions((2048, 2048), 1.2, "shell", 140.0, area_fraction=0.45,
+                            min_distance_diameters=0.8, ice_angstrom=(350.0, 450.0),
+                            defocus_angstrom=12000.0, contaminations=0)
+    picks, score = _pick_simulated(conditions, seed)
+    assert score.recall >= 0.8
+    assert score.precision >= 0.95
