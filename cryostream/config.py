@@ -243,6 +243,11 @@ class PickerConfig:
         "within this radius of it, onto its particle's centre (a cluster's mean is pulled aside "
         "by a neighbour or by one side of a hollow particle); 0 disables",
         unit="particle diameters", minimum=0.0)
+    touching_diameters: float = _setting(
+        1.2, help="Also pick an unpicked peak of the learned template's response from 0.6 "
+        "diameters to this far from a pick where the micrograph looks like the picked particles "
+        "(two touching particles make one cluster and one pick); 0 disables",
+        unit="particle diameters", minimum=0.0)
     adaptive_threshold: bool = _setting(
         True, kind=bool, help="Also drop, per micrograph, the picks that a two-component Gaussian "
         "mixture of log figures of merit assigns to a distinct background population")

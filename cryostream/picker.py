@@ -2,11 +2,12 @@
 
 bin to the working pixel size -> 8-bit -> filter pipeline -> coordinates of surviving pixels ->
 cluster -> centres -> drop edge picks, merge close picks, threshold the figure of merit -> drop
-picks scoring far above the rest -> centre each on the filter response -> Picks in the original
-micrograph's pixel frame (one size's pass: :mod:`cryostream.candidates`). Around it this module
-chooses the size (measured, larger or smaller when the given one finds too little) and the floor,
-and runs a smaller size too, whose picks are kept when the micrograph is crowded with particles
-smaller than the given diameter.
+picks scoring far above the rest -> centre each on the filter response -> add the unpicked
+particles touching picks (:mod:`cryostream.touching`) -> Picks in the original micrograph's pixel
+frame (one size's pass: :mod:`cryostream.candidates`). Around it this module chooses the size
+(measured, larger or smaller when the given one finds too little) and the floor, and runs a
+smaller size too, whose picks are kept when the micrograph is crowded with particles smaller than
+the given diameter.
 """
 
 from __future__ import annotations
@@ -148,21 +149,23 @@ def pick_micrograph(micrograph: Micrograph, config: PickerConfig) -> Picks:
     picks = picks.subset(~above_the_particles(picks.merit, floor))
     if config.centring_radius_diameters > 0 and len(picks.merit):
         picks = centred(micrograph.shape, unfloored, edge_px, picks)
-    if has_template_step(config) and len(picks.merit) >= 2:
-        picks = _with_touching(picks, found, edge_px)
+    if has_template_step(config) and config.touching_diameters > 0 and len(picks.merit) >= 2:
+        picks = _with_touching(picks, found, edge_px, config.touching_diameters)
     return Picks(x=picks.centres[:, 1], y=picks.centres[:, 0], figure_of_merit=picks.merit,
                  diameter_px=configured_px, pixel_size_angstrom=pixel_size,
                  micrograph_shape=micrograph.shape, micrograph=micrograph.path,
                  picked_diameter_px=diameter_px)
 
 
-def _with_touching(picks: Candidates, found: Candidates, edge_px: float) -> Candidates:
-    """``picks`` and the particles touching them (:func:`touching_peaks`), looked for on the
-    response at the size ``found`` (the picks may come from a smaller size's pass)."""
+def _with_touching(picks: Candidates, found: Candidates, edge_px: float,
+                   reach_diameters: float) -> Candidates:
+    """``picks`` and the particles touching them (:func:`touching_peaks`, up to
+    ``reach_diameters`` from one), looked for on the response at the size ``found`` (the picks
+    may come from a smaller size's pass)."""
     factor = found.factor
     peaks, values = touching_peaks(found.response, found.image, (picks.centres + 0.5) / factor - 0.5,
                                    float(picks.merit.min()), found.diameter_px / factor,
-                                   edge_px / factor)
+                                   edge_px / factor, reach_diameters * found.diameter_px / factor)
     if len(values) == 0:
         return picks
     return picks._replace(centres=np.vstack([picks.centres, (peaks + 0.5) * factor - 0.5]),

@@ -27,7 +27,8 @@ def _scene(particles: list[tuple[int, int]], peaks: list[tuple[int, int]],
 
 
 def _found(response: np.ndarray, image: np.ndarray, picks: list[tuple[int, int]]) -> list:
-    peaks, values = touching_peaks(response, image, np.array(picks, float), 4.0, DIAMETER, 6.0)
+    peaks, values = touching_peaks(response, image, np.array(picks, float), 4.0, DIAMETER, 6.0,
+                                   1.2 * DIAMETER)
     assert len(values) == len(peaks)
     return sorted(tuple(int(v) for v in peak) for peak in peaks)
 
@@ -65,3 +66,13 @@ def test_peaks_under_the_floor_are_not_found() -> None:
     picks = [centre for centre in LATTICE if centre != (54, 54)]
     response, image = _scene(LATTICE, [])
     assert _found(response / 2.5, image, picks) == []
+
+
+@pytest.mark.parametrize(("unpicked", "found"), [(7, 7), (8, 0)])
+def test_nothing_is_found_when_many_picks_have_an_unpicked_neighbour(unpicked: int,
+                                                                     found: int) -> None:
+    """8 of 36 picks with an unexplained peak next to them (over a fifth) are not whole particles
+    (a shell's walls picked apart); 7 are."""
+    gaps = [(row, col) for row in (19, 47, 75) for col in (19, 47, 75)][:unpicked]
+    response, image = _scene([*LATTICE, *gaps], [])
+    assert len(_found(response, image, LATTICE)) == found
