@@ -31,7 +31,7 @@ MIN_INNER_RATIO, MAX_INNER_RATIO = 0.5, 1.5  # its match within these x the pick
 MIN_PACKING = 0.3  # only on micrographs whose picks number this many per diameter squared
 MAX_FOUND_FRACTION = 0.2  # and none when more than a fifth of the picks have one: the picks are not
 #                           whole particles (crowded 4k apoferritin given 0.75 x, its shells picked
-#                           as walls: 22-37 %, interior F1 0.09-0.10 lower with them). Merged pairs
+#                           as walls: 22-37 %, interior F1 0.08-0.10 lower with them). Merged pairs
 #                           reach that too (crowded shells given 1.33 x, 36-43 picks: up to 28 %)
 
 
