@@ -46,6 +46,17 @@ def bin_factor(diameter_px: float, working_diameter_px: float, at_least: bool = 
             if working_diameter_px > 0 else 1)
 
 
+def binned(points: np.ndarray, factor: int) -> np.ndarray:
+    """(row, col) ``points`` in original pixels, in the pixels of the image binned by ``factor``
+    (pixel centres kept aligned)."""
+    return (points + 0.5) / factor - 0.5
+
+
+def unbinned(points: np.ndarray, factor: int) -> np.ndarray:
+    """(row, col) ``points`` in the pixels of an image binned by ``factor``, in original pixels."""
+    return (points + 0.5) * factor - 0.5
+
+
 def converted(micrograph: Micrograph, config: PickerConfig, factor: int) -> np.ndarray:
     """The micrograph binned by ``factor`` and stretched to 8 bits: the image the filters run on."""
     return to_uint8(bin_blocks(micrograph.data, factor), config.low_percentile,
@@ -65,7 +76,7 @@ def pick_at_size(micrograph: Micrograph, config: PickerConfig, diameter_px: floa
     clusters = cluster_points(points, config.cluster_method, config.n_clusters,
                               diameter_px=working_diameter, shape=image.shape, weights=responses)
     merit = figure_of_merit(responses, clusters, working_diameter)
-    centres = (clusters.centres.reshape(-1, 2) + 0.5) * factor - 0.5
+    centres = unbinned(clusters.centres.reshape(-1, 2), factor)
     keep = clean(centres, merit, micrograph.shape, diameter_px, edge_px, config)
     return Candidates(centres[keep], merit[keep], filtered, factor, diameter_px, image)
 
@@ -77,9 +88,9 @@ def centred(shape: tuple[int, int], config: PickerConfig, edge_px: float,
     ``edge_px`` of the edge of a micrograph of ``shape`` (the particle lies there) or next to a
     better pick."""
     factor = picks.factor
-    moved = centred_on_response(picks.response, (picks.centres + 0.5) / factor - 0.5,
+    moved = centred_on_response(picks.response, binned(picks.centres, factor),
                                 config.centring_radius_diameters * picks.diameter_px / factor)
-    centres = (moved + 0.5) * factor - 0.5
+    centres = unbinned(moved, factor)
     keep = clean(centres, picks.merit, shape, picks.diameter_px, edge_px,
                  replace(config, adaptive_threshold=False))
     return picks._replace(centres=centres).subset(keep)

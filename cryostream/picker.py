@@ -17,7 +17,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .candidates import Candidates, bin_factor, centred, converted, pick_at_size
+from .candidates import Candidates, bin_factor, binned, centred, converted, pick_at_size, unbinned
 from .config import PickerConfig
 from .crowding import (
     CROWDED_DECOY_RATIO,
@@ -149,7 +149,7 @@ def pick_micrograph(micrograph: Micrograph, config: PickerConfig) -> Picks:
     picks = picks.subset(~above_the_particles(picks.merit, floor))
     if config.centring_radius_diameters > 0 and len(picks.merit):
         picks = centred(micrograph.shape, unfloored, edge_px, picks)
-    if has_template_step(config) and config.touching_diameters > 0 and len(picks.merit) >= 2:
+    if has_template_step(config) and config.touching_diameters > 0 and len(picks.merit):
         picks = _with_touching(picks, found, edge_px, config.touching_diameters)
     return Picks(x=picks.centres[:, 1], y=picks.centres[:, 0], figure_of_merit=picks.merit,
                  diameter_px=configured_px, pixel_size_angstrom=pixel_size,
@@ -163,12 +163,12 @@ def _with_touching(picks: Candidates, found: Candidates, edge_px: float,
     ``reach_diameters`` from one), looked for on the response at the size ``found`` (the picks
     may come from a smaller size's pass)."""
     factor = found.factor
-    peaks, values = touching_peaks(found.response, found.image, (picks.centres + 0.5) / factor - 0.5,
+    peaks, values = touching_peaks(found.response, found.image, binned(picks.centres, factor),
                                    float(picks.merit.min()), found.diameter_px / factor,
                                    edge_px / factor, reach_diameters * found.diameter_px / factor)
     if len(values) == 0:
         return picks
-    return picks._replace(centres=np.vstack([picks.centres, (peaks + 0.5) * factor - 0.5]),
+    return picks._replace(centres=np.vstack([picks.centres, unbinned(peaks, factor)]),
                           merit=np.concatenate([picks.merit, values]))
 
 

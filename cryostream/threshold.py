@@ -208,12 +208,12 @@ def deeper_floor(merit: np.ndarray, decoy_merit: np.ndarray, floor: float, kept_
     the candidates (``merit``) between the two outnumber ``DECOY_RATIO`` x the decoys there
     (``decoy_merit``) by ``MIN_FAINT_PICKS`` (:func:`decoy_floor`'s test), so that the first step
     added particles, not noise. Faint crowded particles spread over more than one step below
-    the floor: simulated tetramers at low defocus, 118
-    candidates between 3.5 and 4 (all particles) against 32 decoys, then 163 (162 particles) down
-    to 3.06 (recall 0.44 -> 0.71); where the first step added noise, 12-54 candidates against
-    16-75 decoys (0-16 of them particles), the floor stays. Not a third step: taken whenever
-    the faint floor allowed, it lowered the mean interior F1 of 136 sets at 1 x (0.9551 with
-    two steps, 0.9544 with three)."""
+    the floor: simulated tetramers at low defocus, 118 candidates between 3.5 and 4 (all
+    particles) against 32 decoys, then 163 (162 particles) down to 3.06 (recall 0.44 -> 0.71);
+    where the first step added noise, 12-54 candidates against 16-75 decoys (0-16 of them
+    particles), the floor stays. Not a third step: taken whenever the faint floor allowed, it
+    lowered the mean interior F1 of 136 sets at 1 x (0.9551 with two steps, 0.9544 with
+    three)."""
     if kept_floor >= floor or not _particles_between(merit, decoy_merit, kept_floor, floor):
         return kept_floor
     lowered = faint_floor(merit, kept_floor)
